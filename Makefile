@@ -1,0 +1,43 @@
+# Every target creates .venv and installs the pinned packages on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench loadtest up down clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+## run: serve the API on port 9000, on the embedded SQLite database unless MySQL is configured
+run: $(STAMP)
+	$(BIN)/python -m service serve --local-key
+
+## test: the whole suite, on SQLite and on MySQL/MariaDB at TEST_MYSQL_URL when it is reachable
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check service tests bench
+	$(BIN)/ruff format --check service tests bench
+	$(BIN)/mypy service
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+loadtest: $(STAMP)
+	$(BIN)/python -m bench.loadtest
+
+## up: the Docker Compose stack with MySQL, creating .local-secrets/ on first use
+up:
+	./scripts/make-local-secrets
+	docker compose up -d --build
+
+down:
+	docker compose down
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

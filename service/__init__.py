@@ -1,0 +1,3 @@
+"""Listening archive for the MOCBOT Discord music bot."""
+
+__version__ = "1.0.0"

@@ -1,0 +1,121 @@
+"""Build the Starlette application: its route table, middleware and lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import BaseRoute, Mount, Route
+
+from service.db import Database
+from service.errors import EXCEPTION_HANDLERS
+from service.keys import ApiKeys
+from service.middleware import API_PREFIX, ApiKeyMiddleware, BodyLimitMiddleware, RequestLogMiddleware
+from service.migrate import pending_migrations
+from service.routes import artists, health, recents, sessions, tracks
+from service.rules import ListenRule
+from service.settings import DatabaseConfig, Settings
+
+logger = logging.getLogger(__name__)
+
+# Seconds a "migrations are current" answer of the readiness probe is reused.
+MIGRATION_STATUS_TTL_SECONDS = 60
+
+API_ROUTES: list[BaseRoute] = [
+    Route("/health", health.health, methods=["GET"]),
+    Route("/ready", health.ready, methods=["GET"]),
+    Route("/sessions", sessions.list_sessions, methods=["GET"]),
+    Route("/sessions", sessions.create_session, methods=["POST"]),
+    Route("/sessions/{sessionId}", sessions.get_session, methods=["GET"]),
+    Route("/sessions/{sessionId}", sessions.end_session, methods=["PATCH"]),
+    Route("/sessions/{sessionId}/tracks", sessions.list_session_track_plays, methods=["GET"]),
+    Route("/sessions/{sessionId}/tracks", sessions.create_track_play, methods=["POST"]),
+    Route("/tracks/{trackPlayId}", tracks.get_track_play, methods=["GET"]),
+    Route("/tracks/{trackPlayId}", tracks.end_track_play, methods=["PATCH"]),
+    Route("/tracks/{trackPlayId}/listeners", tracks.list_listeners, methods=["GET"]),
+    Route("/guilds/{guildId}/tracks/recent", recents.get_recent_track_plays_by_guild, methods=["GET"]),
+    Route("/users/{userId}/tracks/recent", recents.get_recent_track_plays_by_user, methods=["GET"]),
+    Route(
+        "/guilds/{guildId}/artists/recommended",
+        artists.get_recommended_artists_by_guild,
+        methods=["GET"],
+    ),
+    Route(
+        "/users/{userId}/artists/recommended",
+        artists.get_recommended_artists_by_user,
+        methods=["GET"],
+    ),
+]
+
+PUBLIC_PATHS = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/ready"})
+
+
+class MigrationStatus:
+    """Pending migrations of the database, asked of yoyo at most once a minute once current."""
+
+    def __init__(self, config: DatabaseConfig) -> None:
+        self._config = config
+        self._current_until = 0.0
+
+    async def pending(self) -> list[str]:
+        if time.monotonic() < self._current_until:
+            return []
+        try:
+            pending = await asyncio.to_thread(pending_migrations, self._config)
+        except Exception as exc:
+            logger.warning("cannot read the migration status: %s", exc)
+            return ["unknown: the migration table cannot be read"]
+        if not pending:
+            self._current_until = time.monotonic() + MIGRATION_STATUS_TTL_SECONDS
+        return pending
+
+
+def create_app(settings: Settings, keys: ApiKeys | None = None) -> Starlette:
+    """Build the app; it connects to the database when its lifespan starts."""
+    config = settings.database()
+    keys = keys or ApiKeys.from_settings(settings)
+    db = Database(config, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await db.connect()
+        try:
+            yield
+        finally:
+            await db.disconnect()
+
+    middleware = []
+    if settings.cors_origins():
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins(),
+                allow_methods=["GET", "POST", "PATCH"],
+                allow_headers=["X-API-Key", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+                allow_credentials=False,
+            )
+        )
+    middleware += [
+        Middleware(RequestLogMiddleware),
+        Middleware(ApiKeyMiddleware, keys=keys, public_paths=PUBLIC_PATHS),
+        Middleware(BodyLimitMiddleware),
+    ]
+
+    app = Starlette(
+        routes=[Mount(API_PREFIX, routes=API_ROUTES)],
+        middleware=middleware,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.keys = keys
+    app.state.listen_rule = ListenRule(settings.min_listen_ms, settings.min_listen_fraction)
+    app.state.migration_status = MigrationStatus(config)
+    return app

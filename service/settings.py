@@ -55,7 +55,9 @@ class Settings(BaseSettings):
     recommend_tau_hours: float = Field(48.0, gt=0)
 
     db_pool_min_size: int = Field(1, ge=0)
-    db_pool_max_size: int = Field(10, ge=1)
+    # aiomysql's pool lets new requests take a freed connection before older waiters, so requests
+    # that wait for a connection see long tails: keep this at or above a worker's usual concurrency.
+    db_pool_max_size: int = Field(20, ge=1)
     # Seconds; keep below the server's wait_timeout (MySQL's default is 28800).
     db_pool_recycle_seconds: int = Field(280, ge=1)
     # Seconds to wait for a new database connection before answering 503.
@@ -81,9 +83,7 @@ class Settings(BaseSettings):
     def _mysql_from_parts(self) -> DatabaseConfig:
         for name in ("mysql_user", "mysql_database"):
             if not getattr(self, name):
-                raise ConfigurationError(
-                    f"{name.upper()} is required when MYSQL_HOST is set"
-                )
+                raise ConfigurationError(f"{name.upper()} is required when MYSQL_HOST is set")
 
         password = ""
         if self.mysql_password_file is not None:

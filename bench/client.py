@@ -11,8 +11,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import httptools
+
+T = TypeVar("T")
 
 
 class HttpError(Exception):
@@ -138,7 +141,7 @@ class Worker:
         self.iteration = 0
         self.recording = False
 
-    async def timed(self, operation: Callable[[], Awaitable[object]]) -> object:
+    async def timed(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Run one operation, and record its latency while the measured window is open."""
         started = time.perf_counter()
         value = await operation()
@@ -152,7 +155,7 @@ class Worker:
         """Send a timed request and raise unless its status is one of `expected`."""
         assert self.connection is not None
         connection = self.connection
-        status, payload = await self.timed(lambda: connection.request(method, path, body))  # type: ignore[misc]
+        status, payload = await self.timed(lambda: connection.request(method, path, body))
         if status not in expected:
             raise HttpError(f"{method} {path} returned {status}: {payload[:200]!r}")
         return payload

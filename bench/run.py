@@ -17,10 +17,7 @@ import argparse
 import asyncio
 import os
 import platform
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -33,244 +30,19 @@ import orjson
 import pymysql
 import uvloop
 
-from bench.client import Connection, HttpError, PointResult, Step, Worker, run_point
+from bench.client import Connection, PointResult, Step, run_point
 from bench.report import render
+from bench.routes import RouteSpec, build_routes, delete_written_rows, driver_step, get_step
 from bench.seed import DEFAULT_DATABASE_URL, DEFAULT_PLAYS, SeedError, SeedOptions, seed_database
+from bench.servers import API_KEY, HOST, ServerProcess, start_bare_server, start_service
 from bench.summary import RESULTS_DIR, describe_archive, read_summary, summary_path, write_summary
-from service.parsing import DEFAULT_LIMIT
+from service.db import MYSQL_CONVERSIONS
 from service.queries import Queries
 from service.resources import SQL_DIR
 from service.settings import ConfigurationError, DatabaseConfig, Settings
 
-API_KEY = "bench-key-not-secret"
-API = "/api/v1"
-HOST = "127.0.0.1"
-# Rows a recommendation reads, as the service's default RECOMMEND_SEED_COUNT.
-SEED_COUNT = 1000
-# Seconds to wait for a server to answer its health route after it starts.
-STARTUP_TIMEOUT_SECONDS = 60.0
 # Seconds a point may overrun its window before its workers are cancelled.
 POINT_GRACE_SECONDS = 15.0
-# Writes go to a guild and users that the generator never creates, and are deleted afterwards.
-WRITE_GUILD_ID = 1000
-WRITE_LISTENER_IDS = (1001, 1002, 1003)
-
-
-@dataclass(frozen=True)
-class RouteSpec:
-    """One benchmarked route: how to request it and which SQL its driver ceiling runs."""
-
-    name: str
-    step: Step
-    bare: str
-    query: str | None = None
-    params: Callable[[Worker], dict[str, Any]] | None = None
-    prepare: Step | None = None
-
-
-def _get(path: Callable[[Worker], str]) -> Step:
-    async def step(worker: Worker) -> None:
-        await worker.http("GET", path(worker), None, (200,))
-
-    return step
-
-
-def _create_track_body(worker: Worker) -> bytes:
-    return orjson.dumps(
-        {
-            "source": "youtube",
-            "sourceId": f"bench{worker.index:02d}{worker.iteration:06d}",
-            "url": f"https://www.youtube.com/watch?v=bench{worker.index:02d}{worker.iteration:06d}",
-            "title": "Midnight Electric Dreams (Official Music Video) 🌙",
-            "artist": "The Velvet Satellites",
-            "durationMs": 215_000,
-            "queuedByUser": WRITE_LISTENER_IDS[0],
-            "listenerIds": list(WRITE_LISTENER_IDS),
-        }
-    )
-
-
-async def _open_write_session(worker: Worker) -> None:
-    assert worker.connection is not None
-    body = orjson.dumps({"guildId": WRITE_GUILD_ID})
-    status, payload = await worker.connection.request("POST", f"{API}/sessions", body)
-    if status != 201:
-        raise HttpError(f"POST {API}/sessions returned {status}: {payload[:200]!r}")
-    worker.state["session_id"] = orjson.loads(payload)["ID"]
-
-
-async def _start_and_end_track(worker: Worker) -> None:
-    session_id = worker.state["session_id"]
-    created = await worker.http(
-        "POST", f"{API}/sessions/{session_id}/tracks", _create_track_body(worker), (201,)
-    )
-    play_id = orjson.loads(created)["ID"]
-    # Played long enough to count, so the end answers 200 with the stored play.
-    ended = orjson.dumps({"playedDurationMs": 200_000})
-    await worker.http("PATCH", f"{API}/tracks/{play_id}", ended, (200,))
-
-
-def build_routes(summary: dict[str, Any]) -> list[RouteSpec]:
-    """Return the benchmarked routes, with the ids of the seeded archive's summary."""
-    heavy_guild = summary["heaviest_guild"]["id"]
-    typical_guild = summary["typical_guild"]["id"]
-    heavy_user = summary["heaviest_user"]["id"]
-    typical_user = summary["typical_user"]["id"]
-    session_id = summary["typical_session"]["id"]
-    play_ids = summary["track_play_ids"]
-
-    def play_id(worker: Worker) -> str:
-        return str(play_ids[(worker.index * 7 + worker.iteration) % len(play_ids)])
-
-    routes = []
-    for label, guild in (("heaviest", heavy_guild), ("typical", typical_guild)):
-        routes.append(
-            RouteSpec(
-                f"guild recents, {label}",
-                _get(lambda worker, guild=guild: f"{API}/guilds/{guild}/tracks/recent"),
-                "page",
-                "get_recent_track_plays_by_guild",
-                lambda worker, guild=guild: {"guild_id": guild, "limit": DEFAULT_LIMIT},
-            )
-        )
-    for label, user in (("heaviest", heavy_user), ("typical", typical_user)):
-        routes.append(
-            RouteSpec(
-                f"user recents, {label}",
-                _get(lambda worker, user=user: f"{API}/users/{user}/tracks/recent"),
-                "page",
-                "get_recent_track_plays_by_user",
-                lambda worker, user=user: {"user_id": user, "limit": DEFAULT_LIMIT},
-            )
-        )
-    routes += [
-        RouteSpec(
-            "recommended artists, heaviest guild",
-            _get(lambda worker: f"{API}/guilds/{heavy_guild}/artists/recommended"),
-            "tiny",
-            "get_recommendation_seeds_by_guild",
-            lambda worker: {"guild_id": heavy_guild, "limit": SEED_COUNT},
-        ),
-        RouteSpec(
-            "recommended artists, heaviest user",
-            _get(lambda worker: f"{API}/users/{heavy_user}/artists/recommended"),
-            "tiny",
-            "get_recommendation_seeds_by_user",
-            lambda worker: {"user_id": heavy_user, "limit": SEED_COUNT},
-        ),
-        RouteSpec(
-            "session tracks",
-            _get(lambda worker: f"{API}/sessions/{session_id}/tracks"),
-            "tiny",
-            "get_track_plays_by_session_id",
-            lambda worker: {"session_id": session_id},
-        ),
-        RouteSpec(
-            "get track play",
-            _get(lambda worker: f"{API}/tracks/{play_id(worker)}"),
-            "tiny",
-            "get_track_play_by_id",
-            lambda worker: {"track_play_id": play_id(worker)},
-        ),
-        RouteSpec(
-            "write mix (start + end track)",
-            _start_and_end_track,
-            "tiny",
-            prepare=_open_write_session,
-        ),
-    ]
-    return routes
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
-class ServerProcess:
-    """A server started for the benchmark, on loopback, stopped by its own process id."""
-
-    def __init__(self, name: str, argv: list[str], environment: dict[str, str], port: int) -> None:
-        self.name = name
-        self.port = port
-        self.log_path = RESULTS_DIR / f"{name}.log"
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            argv, env=environment, stdout=self._log, stderr=subprocess.STDOUT
-        )
-
-    async def wait_ready(self, path: str) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with {self.process.returncode} while starting; "
-                    f"see {self.log_path}"
-                )
-            connection = Connection(HOST, self.port, {})
-            try:
-                status, _ = await connection.request("GET", path)
-                if status == 200:
-                    return
-            except (OSError, HttpError):
-                pass
-            finally:
-                connection.close()
-            await asyncio.sleep(0.2)
-        raise RuntimeError(f"{self.name} did not answer {path} within {STARTUP_TIMEOUT_SECONDS} s")
-
-    def cpu_seconds(self) -> float:
-        """Return the CPU time the server process has used, user plus system."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = int(fields[11]) + int(fields[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-
-
-def start_bare_server() -> ServerProcess:
-    port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "bench.bare:app",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    return ServerProcess("bare", argv, dict(os.environ), port)
-
-
-def start_service(config: DatabaseConfig, pool_size: int) -> ServerProcess:
-    port = free_port()
-    environment = {
-        **os.environ,
-        "DATABASE_URL": config.yoyo_url(),
-        "API_KEY": API_KEY,
-        "LOG_LEVEL": "INFO",
-        "LOG_FORMAT": "json",
-        "DB_POOL_MAX_SIZE": str(pool_size),
-    }
-    environment.pop("API_KEY_FILE", None)
-    argv = [sys.executable, "-m", "service", "serve", "--host", HOST, "--port", str(port)]
-    return ServerProcess("service", argv, environment, port)
 
 
 async def measure(
@@ -367,7 +139,7 @@ async def run_round(
             for variant in ("tiny", "page"):
                 for concurrency in options.concurrencies:
                     result = await measure(
-                        _get(lambda worker, variant=variant: f"/{variant}"),
+                        get_step(lambda worker, variant=variant: f"/{variant}"),
                         concurrency,
                         options,
                         lambda: Connection(HOST, bare.port, headers),
@@ -392,13 +164,15 @@ async def run_round(
             autocommit=True,
             charset="utf8mb4",
             init_command="SET time_zone = '+00:00'",
+            # The service's own conversions, so the ceiling parses rows as the service does.
+            conv=MYSQL_CONVERSIONS,
         )
         try:
             for route in routes:
                 if route.query is None or route.params is None:
                     continue
                 for concurrency in options.concurrencies:
-                    step = _driver_step(pool, queries, route.query, route.params)
+                    step = driver_step(pool, queries, route.query, route.params)
                     result = await measure(step, concurrency, options, None)
                     record = point_record(result)
                     records.setdefault(("driver", route.name, concurrency), []).append(record)
@@ -410,7 +184,7 @@ async def run_round(
     if "service" in selected:
         service = start_service(config, options.pool_size)
         try:
-            await service.wait_ready(f"{API}/health")
+            await service.wait_ready("/api/v1/health")
             for route in routes:
                 for concurrency in options.concurrencies:
                     result = await measure(
@@ -426,51 +200,6 @@ async def run_round(
                     log_point(round_number, "service", route.name, record, concurrency)
         finally:
             service.stop()
-
-
-def _driver_step(
-    pool: aiomysql.Pool, queries: Queries, name: str, params: Callable[[Worker], dict[str, Any]]
-) -> Step:
-    query = queries[name]
-
-    async def step(worker: Worker) -> None:
-        sql, arguments = query.bind(params(worker))
-
-        async def fetch() -> object:
-            async with pool.acquire() as connection, connection.cursor() as cursor:
-                await cursor.execute(sql, arguments)
-                return await cursor.fetchall()
-
-        await worker.timed(fetch)
-
-    return step
-
-
-def delete_written_rows(config: DatabaseConfig) -> int:
-    """Delete what the write mix stored, so every run reads the same archive."""
-    connection = pymysql.connect(
-        host=config.host,
-        port=config.port,
-        user=config.user,
-        password=config.password,
-        database=config.database,
-        autocommit=True,
-    )
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "DELETE track_play_listeners FROM track_play_listeners "
-                "JOIN track_plays ON track_plays.id = track_play_listeners.track_play_id "
-                "WHERE track_plays.guild_id = %s",
-                (WRITE_GUILD_ID,),
-            )
-            deleted = cursor.execute(
-                "DELETE FROM track_plays WHERE guild_id = %s", (WRITE_GUILD_ID,)
-            )
-            cursor.execute("DELETE FROM listening_sessions WHERE guild_id = %s", (WRITE_GUILD_ID,))
-    finally:
-        connection.close()
-    return int(deleted)
 
 
 def machine_description(config: DatabaseConfig) -> dict[str, Any]:

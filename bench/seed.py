@@ -133,7 +133,7 @@ def short_uuid(rng: random.Random) -> str:
 def snowflakes(rng: random.Random, count: int, first_ms: int, last_ms: int) -> list[int]:
     """Return `count` distinct Discord snowflakes created between the two Unix times in ms."""
     seen: set[int] = set()
-    result = []
+    result: list[int] = []
     while len(result) < count:
         created = rng.randint(first_ms, last_ms)
         value = ((created - DISCORD_EPOCH_MS) << 22) | rng.getrandbits(22)
@@ -384,6 +384,7 @@ def _lay_out_guild(
         for play_number, play in enumerate(plays):
             play_id = short_uuid(rng)
             started = format_ms(start + play.offset_ms)
+            times: tuple[str, str | None]
             if open_session and play_number == len(plays) - 1:
                 times = (started, None)
                 played_ms, is_valid = 0, True

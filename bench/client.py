@@ -98,7 +98,7 @@ class Connection:
 
 @dataclass
 class PointResult:
-    """What one load point measured: completed requests, their latencies and the errors."""
+    """The measurements of one load point: completed requests, latencies and errors."""
 
     concurrency: int
     seconds: float

@@ -75,7 +75,7 @@ async def _start_and_end_track(worker: Worker) -> None:
         "POST", f"{API}/sessions/{session_id}/tracks", _create_track_body(worker), (201,)
     )
     play_id = orjson.loads(created)["ID"]
-    # Played long enough to count, so the end answers 200 with the stored play.
+    # Played long enough to count, so the end returns 200 with the stored play.
     ended = orjson.dumps({"playedDurationMs": 200_000})
     await worker.http("PATCH", f"{API}/tracks/{play_id}", ended, (200,))
 

@@ -250,7 +250,7 @@ def median_record(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def ensure_archive(config: DatabaseConfig, plays: int) -> dict[str, Any]:
-    """Seed the benchmark database unless it already holds an archive; return its summary."""
+    """Seed the benchmark database unless it already contains an archive; return its summary."""
     path = summary_path(config.database or "archive")
     server = pymysql.connect(
         host=config.host, port=config.port, user=config.user, password=config.password

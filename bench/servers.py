@@ -19,7 +19,7 @@ HOST = "127.0.0.1"
 
 API_KEY = "bench-key-not-secret"
 
-# Seconds to wait for a server to answer its health route after it starts.
+# Seconds to wait for a server's health route to respond after the server starts.
 STARTUP_TIMEOUT_SECONDS = 60.0
 
 
@@ -60,7 +60,9 @@ class ServerProcess:
             finally:
                 connection.close()
             await asyncio.sleep(0.2)
-        raise RuntimeError(f"{self.name} did not answer {path} within {STARTUP_TIMEOUT_SECONDS} s")
+        raise RuntimeError(
+            f"{self.name} did not respond on {path} within {STARTUP_TIMEOUT_SECONDS} s"
+        )
 
     def cpu_seconds(self) -> float:
         """Return the CPU time the server process has used, user plus system."""

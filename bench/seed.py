@@ -617,6 +617,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     path = args.summary or summary_path(config.database or "archive")
     write_summary(path, summary)
+    for kind in ("heaviest_guild", "typical_guild", "heaviest_user", "typical_user"):
+        item = summary[kind]
+        print(f"{kind.replace('_', ' ')}: {item['id']} ({item['plays']} plays)")
     print(f"wrote {path}")
     return 0
 

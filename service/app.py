@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 # Seconds a "migrations are current" answer of the readiness probe is reused.
 MIGRATION_STATUS_TTL_SECONDS = 60
+# Seconds the readiness probe waits for yoyo, whose MySQL connection has no read timeout.
+MIGRATION_STATUS_TIMEOUT_SECONDS = 3
 
 API_ROUTES: list[BaseRoute] = [
     Route("/health", health.health, methods=["GET"]),
@@ -67,7 +69,15 @@ class MigrationStatus:
         if time.monotonic() < self._current_until:
             return []
         try:
-            pending = await asyncio.to_thread(pending_migrations, self._config)
+            pending = await asyncio.wait_for(
+                asyncio.to_thread(pending_migrations, self._config), MIGRATION_STATUS_TIMEOUT_SECONDS
+            )
+        except TimeoutError:
+            logger.warning(
+                "cannot read the migration status: no answer within %d s",
+                MIGRATION_STATUS_TIMEOUT_SECONDS,
+            )
+            return ["unknown: the migration table did not answer in time"]
         except Exception as exc:
             logger.warning("cannot read the migration status: %s", exc)
             return ["unknown: the migration table cannot be read"]

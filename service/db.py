@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,11 +35,19 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 Row = dict[str, Any]
 
 
+class ConnectionLost(DatabaseUnavailable):
+    """The connection broke after it was acquired; a read may run again on a new connection."""
+
+
 def is_connection_lost(exc: BaseException) -> bool:
     """Tell whether a driver error means the server or the connection went away."""
-    if isinstance(exc, pymysql.err.OperationalError | pymysql.err.InterfaceError):
+    if isinstance(exc, pymysql.err.InterfaceError):
+        # aiomysql raises InterfaceError("(0, 'Not connected')"), with the code inside the
+        # message, on a connection that it closed after an earlier failure.
+        return True
+    if isinstance(exc, pymysql.err.OperationalError):
         return not exc.args or exc.args[0] in CONNECTION_LOST_CODES or exc.args[0] == 0
-    return isinstance(exc, ConnectionError | TimeoutError | asyncio.TimeoutError)
+    return isinstance(exc, ConnectionError | TimeoutError)
 
 
 def _is_unavailable(exc: BaseException) -> bool:
@@ -50,12 +58,41 @@ def _is_unavailable(exc: BaseException) -> bool:
 
 
 class Connection:
-    """One acquired driver connection that runs named queries."""
+    """One acquired driver connection that runs named queries.
+
+    Every round trip goes through `_call`, which bounds it on MySQL, closes a MySQL connection
+    that broke so the pool never hands it out again, and raises the archive's errors.
+    """
 
     def __init__(self, database: Database, raw: Any) -> None:
         self._database = database
         self._raw = raw
         self._dialect = database.dialect
+
+    @property
+    def is_closed(self) -> bool:
+        return self._dialect == "mysql" and self._raw.closed
+
+    async def _call(self, operation: Awaitable[Any], what: str) -> Any:
+        try:
+            if self._dialect != "mysql":
+                return await operation
+            # aiomysql has no read timeout: a server that stops answering would hold the request.
+            async with asyncio.timeout(self._database.query_timeout):
+                return await operation
+        except TimeoutError:
+            # A cancelled read leaves aiomysql's connection closed, so the pool discards it.
+            timeout = self._database.query_timeout
+            raise DatabaseUnavailable("database unavailable") from TimeoutError(
+                f"{what} got no answer within {timeout:g} s"
+            )
+        except Exception as exc:
+            if self._dialect == "mysql" and is_connection_lost(exc):
+                self._raw.close()
+                raise ConnectionLost("database unavailable") from exc
+            if _is_unavailable(exc):
+                raise DatabaseUnavailable("database unavailable") from exc
+            raise
 
     def _bind(self, name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         converted = {
@@ -65,6 +102,11 @@ class Connection:
         return self._database.queries[name].bind(converted)
 
     async def _run(self, sql: str, arguments: dict[str, Any], fetch: bool) -> tuple[list[Row], int]:
+        return await self._call(self._run_on_driver(sql, arguments, fetch), "a query")  # type: ignore[no-any-return]
+
+    async def _run_on_driver(
+        self, sql: str, arguments: dict[str, Any], fetch: bool
+    ) -> tuple[list[Row], int]:
         if self._dialect == "mysql":
             async with self._raw.cursor() as cursor:
                 rowcount = await cursor.execute(sql, arguments)
@@ -101,22 +143,32 @@ class Connection:
 
     async def begin(self) -> None:
         if self._dialect == "mysql":
-            await self._raw.begin()
+            await self._call(self._raw.begin(), "BEGIN")
         else:
             # IMMEDIATE takes the write lock at once, so two writers never deadlock on an upgrade.
-            await self._raw.execute("BEGIN IMMEDIATE")
+            await self._call(self._raw.execute("BEGIN IMMEDIATE"), "BEGIN")
 
     async def commit(self) -> None:
         if self._dialect == "mysql":
-            await self._raw.commit()
+            await self._call(self._raw.commit(), "COMMIT")
         else:
-            await self._raw.execute("COMMIT")
+            await self._call(self._raw.execute("COMMIT"), "COMMIT")
 
     async def rollback(self) -> None:
         if self._dialect == "mysql":
-            await self._raw.rollback()
+            await self._call(self._raw.rollback(), "ROLLBACK")
         else:
-            await self._raw.execute("ROLLBACK")
+            await self._call(self._raw.execute("ROLLBACK"), "ROLLBACK")
+
+    async def rollback_after_error(self) -> None:
+        """Roll back after a failed statement; a lost connection needs none and is only logged."""
+        if self.is_closed:
+            # The server rolls back the transaction of a connection that closes.
+            return
+        try:
+            await self.rollback()
+        except DatabaseUnavailable as exc:
+            logger.warning("rollback failed, the server discards the transaction: %s", exc.__cause__)
 
 
 def _convert_row(names: list[str], values: Sequence[Any]) -> Row:
@@ -128,71 +180,133 @@ def _convert_row(names: list[str], values: Sequence[Any]) -> Row:
 
 
 class Database:
-    """The service's database: a pool plus the named queries compiled for its backend."""
+    """The service's database: a pool plus the named queries compiled for its backend.
+
+    The pool opens at startup when the database answers, and otherwise on the first request
+    after it comes back, so a server that is down at startup or restarts later needs no
+    restart of the service.
+    """
 
     def __init__(self, config: DatabaseConfig, settings: Settings) -> None:
         self.config = config
         self.dialect = config.backend
         self.queries = Queries.load(SQL_DIR, self.dialect)
+        self.connect_timeout = settings.db_connect_timeout_seconds
+        self.query_timeout = settings.db_query_timeout_seconds
         self._database = databases.Database(config.async_url(), **_pool_options(config, settings))
+        self._open_lock = asyncio.Lock()
+        self._closed = False
 
     async def connect(self) -> None:
+        """Open the pool; an unreachable database is logged and retried on the first request."""
         if self.dialect == "sqlite" and self.config.path:
             Path(self.config.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            await self._database.connect()
+            await self._open()
             async with self.connection() as connection:
                 await connection.fetch_all("ping")
-        except Exception as exc:
-            if self._database.is_connected:
-                await self._database.disconnect()
-            if _is_unavailable(exc):
-                raise DatabaseUnavailable(
-                    f"cannot reach the database ({self.config.describe()}): {exc}"
-                ) from exc
-            raise
+        except DatabaseUnavailable as exc:
+            logger.warning(
+                "cannot reach the database (%s) at startup, answering 503 until it is back: %s",
+                self.config.describe(),
+                exc.__cause__ or exc,
+            )
+            return
         logger.info("connected to %s", self.config.describe())
 
+    async def _open(self) -> None:
+        # Requests that arrive while the pool is opening wait for it, each up to the connect timeout.
+        try:
+            async with asyncio.timeout(self.connect_timeout), self._open_lock:
+                if not self._database.is_connected:
+                    await self._database.connect()
+        except Exception as exc:
+            if _is_unavailable(exc):
+                raise DatabaseUnavailable("database unavailable") from exc
+            raise
+
     async def disconnect(self) -> None:
+        self._closed = True
         if self._database.is_connected:
             await self._database.disconnect()
             logger.info("closed the connections to %s", self.config.describe())
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
-        """Acquire this task's connection; connection failures become DatabaseUnavailable."""
+        """Acquire this task's connection within the connect timeout, else raise DatabaseUnavailable.
+
+        A connection whose round trip fails because it broke is closed by `Connection`,
+        so releasing it here drops it from the pool instead of handing it to the next request.
+        """
+        if not self._database.is_connected:
+            if self._closed:
+                raise DatabaseUnavailable("database unavailable: the service is shutting down")
+            await self._open()
+        handle = self._database.connection()
         try:
-            async with self._database.connection() as connection:
-                raw = connection.raw_connection
-                if self.dialect == "sqlite":
-                    # Each SQLite connection is new, and foreign keys are a per-connection setting.
-                    await raw.execute("PRAGMA foreign_keys = ON")
-                yield Connection(self, raw)
+            # Bounds the TCP connect, the server's greeting (which aiomysql waits for without a
+            # timeout) and the wait for a free connection when the pool is at its maximum size.
+            async with asyncio.timeout(self.connect_timeout):
+                await handle.__aenter__()
+        except TimeoutError:
+            raise DatabaseUnavailable("database unavailable") from TimeoutError(
+                f"no database connection within {self.connect_timeout:g} s"
+            )
         except Exception as exc:
             if _is_unavailable(exc):
                 raise DatabaseUnavailable("database unavailable") from exc
             raise
 
+        try:
+            connection = Connection(self, handle.raw_connection)
+            if self.dialect == "sqlite":
+                # Each SQLite connection is new, and foreign keys are a per-connection setting.
+                await connection._call(connection._raw.execute("PRAGMA foreign_keys = ON"), "PRAGMA")
+            yield connection
+        finally:
+            await handle.__aexit__(None, None, None)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
         """Run the block in one transaction: commit on success, roll back on any error."""
-        async with self.connection() as connection:
-            await connection.begin()
+        async with AsyncExitStack() as stack:
+            connection = await self._begin(stack)
             try:
                 yield connection
             except BaseException:
-                await connection.rollback()
+                await connection.rollback_after_error()
                 raise
             await connection.commit()
 
+    async def _begin(self, stack: AsyncExitStack) -> Connection:
+        """Acquire a connection and BEGIN on it, on a second connection if the first one is dead."""
+        for attempt in (1, 2):
+            scope = AsyncExitStack()
+            connection = await scope.enter_async_context(self.connection())
+            try:
+                await connection.begin()
+            except ConnectionLost as exc:
+                await scope.aclose()
+                if attempt == 2:
+                    raise
+                # BEGIN applies nothing, so running it again on a new connection is safe.
+                logger.warning("connection lost at BEGIN, retrying once: %s", exc.__cause__)
+                continue
+            except BaseException:
+                await scope.aclose()
+                raise
+            stack.push_async_exit(scope)
+            return connection
+        raise AssertionError("unreachable")
+
     async def fetch_all(self, name: str, **params: Any) -> list[Row]:
-        """Run a read; a connection lost before the answer is retried once on a new one."""
+        """Run a read; a connection that breaks during it is replaced and the read runs once more."""
         for attempt in (1, 2):
             try:
                 async with self.connection() as connection:
                     return await connection.fetch_all(name, **params)
-            except DatabaseUnavailable as exc:
-                if attempt == 2 or not is_connection_lost(exc.__cause__ or exc):
+            except ConnectionLost as exc:
+                if attempt == 2:
                     raise
                 logger.warning("connection lost during %s, retrying once: %s", name, exc.__cause__)
         raise AssertionError("unreachable")
@@ -202,8 +316,19 @@ class Database:
         return rows[0] if rows else None
 
     async def execute(self, name: str, **params: Any) -> int:
+        """Run a write once: a write whose connection breaks may have been applied, so it never reruns."""
         async with self.connection() as connection:
             return await connection.execute(name, **params)
+
+    async def ping(self) -> None:
+        """Run one trivial query, without a retry, within the connect timeout."""
+        try:
+            async with asyncio.timeout(self.connect_timeout), self.connection() as connection:
+                await connection.fetch_all("ping")
+        except TimeoutError:
+            raise DatabaseUnavailable("database unavailable") from TimeoutError(
+                f"the ping got no answer within {self.connect_timeout:g} s"
+            )
 
 
 def _pool_options(config: DatabaseConfig, settings: Settings) -> dict[str, Any]:

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     db_pool_recycle_seconds: int = Field(280, ge=1)
     # Seconds to wait for a new database connection before answering 503.
     db_connect_timeout_seconds: float = Field(3.0, gt=0)
+    # Seconds one MySQL statement may take before the request gets 503 and its connection is closed.
+    db_query_timeout_seconds: float = Field(10.0, gt=0)
 
     cors_allow_origins: str = ""
     trusted_proxies: str = "127.0.0.1"

@@ -22,7 +22,7 @@ async def ready(request: Request) -> Response:
     """Report whether the database answers and its schema is current, for readiness probes."""
     state = request.app.state
     try:
-        await state.db.fetch_one("ping")
+        await state.db.ping()
     except DatabaseUnavailable:
         return json_response({"status": "unavailable", "error": "database unavailable"}, status_code=503)
 

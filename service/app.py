@@ -70,7 +70,8 @@ class MigrationStatus:
             return []
         try:
             pending = await asyncio.wait_for(
-                asyncio.to_thread(pending_migrations, self._config), MIGRATION_STATUS_TIMEOUT_SECONDS
+                asyncio.to_thread(pending_migrations, self._config),
+                MIGRATION_STATUS_TIMEOUT_SECONDS,
             )
         except TimeoutError:
             logger.warning(

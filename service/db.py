@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +36,14 @@ Row = dict[str, Any]
 
 
 class ConnectionLost(DatabaseUnavailable):
-    """The connection broke after it was acquired; a read may run again on a new connection."""
+    """The connection broke after it was acquired; a read may run again on a new connection.
+
+    `sent` is False when the statement never left the process, so even a write may run again.
+    """
+
+    def __init__(self, message: str, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 def is_connection_lost(exc: BaseException) -> bool:
@@ -48,6 +55,12 @@ def is_connection_lost(exc: BaseException) -> bool:
     if isinstance(exc, pymysql.err.OperationalError):
         return not exc.args or exc.args[0] in CONNECTION_LOST_CODES or exc.args[0] == 0
     return isinstance(exc, ConnectionError | TimeoutError)
+
+
+def _transport_closed(raw: Any) -> bool:
+    """Tell whether aiomysql's socket is closed, which uvloop reports only at the next write."""
+    writer = getattr(raw, "_writer", None)
+    return writer is None or writer.transport.is_closing()
 
 
 def _is_unavailable(exc: BaseException) -> bool:
@@ -73,7 +86,14 @@ class Connection:
     def is_closed(self) -> bool:
         return self._dialect == "mysql" and self._raw.closed
 
-    async def _call(self, operation: Awaitable[Any], what: str) -> Any:
+    async def _call(self, operation: Coroutine[Any, Any, Any], what: str) -> Any:
+        if self._dialect == "mysql" and _transport_closed(self._raw):
+            # Nothing runs between this check and aiomysql's write of the statement.
+            operation.close()
+            self._raw.close()
+            raise ConnectionLost("database unavailable", sent=False) from ConnectionResetError(
+                f"the server closed the connection before {what} was sent"
+            )
         try:
             if self._dialect != "mysql":
                 return await operation
@@ -87,9 +107,15 @@ class Connection:
                 f"{what} got no answer within {timeout:g} s"
             )
         except Exception as exc:
-            if self._dialect == "mysql" and is_connection_lost(exc):
+            closed_on_write = isinstance(exc, RuntimeError) and _transport_closed(self._raw)
+            if self._dialect == "mysql" and (is_connection_lost(exc) or closed_on_write):
+                # aiomysql leaves the connection open after some errors, such as an error packet
+                # sent by a server that is shutting down; closed, the pool drops it on release.
                 self._raw.close()
-                raise ConnectionLost("database unavailable") from exc
+                # aiomysql raises InterfaceError from its check before it writes anything, and
+                # uvloop raises RuntimeError when the write meets a closed socket.
+                sent = not isinstance(exc, pymysql.err.InterfaceError | RuntimeError)
+                raise ConnectionLost("database unavailable", sent=sent) from exc
             if _is_unavailable(exc):
                 raise DatabaseUnavailable("database unavailable") from exc
             raise
@@ -168,7 +194,7 @@ class Connection:
         try:
             await self.rollback()
         except DatabaseUnavailable as exc:
-            logger.warning("rollback failed, the server discards the transaction: %s", exc.__cause__)
+            logger.warning("rollback failed, the server drops the transaction: %s", exc.__cause__)
 
 
 def _convert_row(names: list[str], values: Sequence[Any]) -> Row:
@@ -215,7 +241,7 @@ class Database:
         logger.info("connected to %s", self.config.describe())
 
     async def _open(self) -> None:
-        # Requests that arrive while the pool is opening wait for it, each up to the connect timeout.
+        # Requests that arrive while the pool opens wait for it, each up to the connect timeout.
         try:
             async with asyncio.timeout(self.connect_timeout), self._open_lock:
                 if not self._database.is_connected:
@@ -233,7 +259,7 @@ class Database:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
-        """Acquire this task's connection within the connect timeout, else raise DatabaseUnavailable.
+        """Acquire this task's connection within the connect timeout or raise DatabaseUnavailable.
 
         A connection whose round trip fails because it broke is closed by `Connection`,
         so releasing it here drops it from the pool instead of handing it to the next request.
@@ -261,7 +287,8 @@ class Database:
             connection = Connection(self, handle.raw_connection)
             if self.dialect == "sqlite":
                 # Each SQLite connection is new, and foreign keys are a per-connection setting.
-                await connection._call(connection._raw.execute("PRAGMA foreign_keys = ON"), "PRAGMA")
+                pragma = connection._raw.execute("PRAGMA foreign_keys = ON")
+                await connection._call(pragma, "PRAGMA")
             yield connection
         finally:
             await handle.__aexit__(None, None, None)
@@ -300,7 +327,7 @@ class Database:
         raise AssertionError("unreachable")
 
     async def fetch_all(self, name: str, **params: Any) -> list[Row]:
-        """Run a read; a connection that breaks during it is replaced and the read runs once more."""
+        """Run a read; when its connection breaks, the read runs once more on a new one."""
         for attempt in (1, 2):
             try:
                 async with self.connection() as connection:
@@ -316,9 +343,21 @@ class Database:
         return rows[0] if rows else None
 
     async def execute(self, name: str, **params: Any) -> int:
-        """Run a write once: a write whose connection breaks may have been applied, so it never reruns."""
-        async with self.connection() as connection:
-            return await connection.execute(name, **params)
+        """Run a write; it runs again only when its connection was found dead before it was sent.
+
+        A write whose connection breaks after sending may have been applied, so it never reruns.
+        """
+        for attempt in (1, 2):
+            try:
+                async with self.connection() as connection:
+                    return await connection.execute(name, **params)
+            except ConnectionLost as exc:
+                if attempt == 2 or exc.sent:
+                    raise
+                logger.warning(
+                    "connection lost before %s was sent, retrying once: %s", name, exc.__cause__
+                )
+        raise AssertionError("unreachable")
 
     async def ping(self) -> None:
         """Run one trivial query, without a retry, within the connect timeout."""

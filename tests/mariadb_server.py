@@ -40,7 +40,7 @@ def free_port() -> int:
 
 
 class MariaDBServer:
-    """A mariadbd process on 127.0.0.1 with a data directory under `root`, started and stopped at will."""
+    """A mariadbd process on 127.0.0.1 with its data directory under `root`."""
 
     def __init__(self, root: Path, port: int | None = None) -> None:
         binaries = mariadb_binaries()

@@ -212,10 +212,14 @@ def test_killed_idle_connections_next_requests_succeed(
 
         read = client.get(f"/api/v1/sessions/{session_id}/tracks")
         write = client.post(f"/api/v1/sessions/{session_id}/tracks", json=track_body([13]))
+        for connection_id in service_connection_ids(admin, mysql_config.database or ""):
+            kill(admin, connection_id)
+        single_statement_write = client.post("/api/v1/sessions", json={"guildId": 2})
 
     assert read.status_code == 200
     assert read.json()["count"] == 1
     assert write.status_code == 201
+    assert single_statement_write.status_code == 201
 
 
 @needs_mysql
@@ -289,11 +293,14 @@ def test_killed_track_start_stores_nothing(
             f"/api/v1/sessions/{session_id}/tracks",
             json=track_body([21, 22], source_id="half-written"),
         )
-        kill(admin, wait_for_statement(admin, mysql_config.database or "", "INSERT INTO track_play_listeners"))
+        database = mysql_config.database or ""
+        kill(admin, wait_for_statement(admin, database, "INSERT INTO track_play_listeners"))
         response = request.result()
         admin.rollback()
         plays = query_sql(mysql_config, "SELECT id FROM track_plays")
-        listeners = query_sql(mysql_config, "SELECT track_play_id, user_id FROM track_play_listeners")
+        listeners = query_sql(
+            mysql_config, "SELECT track_play_id, user_id FROM track_play_listeners"
+        )
         next_start = client.post(f"/api/v1/sessions/{session_id}/tracks", json=track_body([23]))
 
     assert response.status_code == 503
@@ -368,9 +375,7 @@ def test_closed_port_answers_503_quickly() -> None:
     app = create_app(fault_settings(config))
     with LiveServer(app) as server, api_client(server) as client:
         read, read_seconds = timed(lambda: client.get("/api/v1/guilds/1/tracks/recent"))
-        write, write_seconds = timed(
-            lambda: client.post("/api/v1/sessions", json={"guildId": 1})
-        )
+        write, write_seconds = timed(lambda: client.post("/api/v1/sessions", json={"guildId": 1}))
         ready, ready_seconds = timed(lambda: client.get("/api/v1/ready"))
         health = client.get("/api/v1/health")
 
@@ -453,12 +458,15 @@ def test_server_down_at_startup_recovers_without_restart(
 ) -> None:
     app = create_app(fault_settings(throwaway_config))
     throwaway_server.stop()
-    with caplog.at_level(logging.WARNING, logger="service.db"):
-        with LiveServer(app) as server, api_client(server) as client:
-            down = client.post("/api/v1/sessions", json={"guildId": 1})
-            throwaway_server.start()
-            up = client.post("/api/v1/sessions", json={"guildId": 1})
-            ready = client.get("/api/v1/ready")
+    with (
+        caplog.at_level(logging.WARNING, logger="service.db"),
+        LiveServer(app) as server,
+        api_client(server) as client,
+    ):
+        down = client.post("/api/v1/sessions", json={"guildId": 1})
+        throwaway_server.start()
+        up = client.post("/api/v1/sessions", json={"guildId": 1})
+        ready = client.get("/api/v1/ready")
 
     assert "at startup, answering 503 until it is back" in caplog.text
     assert down.status_code == 503
@@ -477,7 +485,12 @@ def test_frozen_server_answers_503_then_recovers(
 
         throwaway_server.freeze()
         try:
+            # The read times out on the pooled connection, which is then closed, so the write
+            # has to open a new connection, and the frozen server never greets it.
             read, read_seconds = timed(lambda: client.get(f"/api/v1/sessions/{session_id}/tracks"))
+            write, write_seconds = timed(
+                lambda: client.post("/api/v1/sessions", json={"guildId": 1})
+            )
             ready, ready_seconds = timed(lambda: client.get("/api/v1/ready"))
         finally:
             throwaway_server.thaw()
@@ -486,6 +499,9 @@ def test_frozen_server_answers_503_then_recovers(
     assert read.status_code == 503
     assert read.json() == UNAVAILABLE
     assert read_seconds < TEST_QUERY_TIMEOUT_SECONDS + 1
+    assert write.status_code == 503
+    assert write.json() == UNAVAILABLE
+    assert write_seconds < TEST_CONNECT_TIMEOUT_SECONDS + 1
     assert ready.status_code == 503
     assert ready_seconds < TEST_CONNECT_TIMEOUT_SECONDS + 1
     assert after.status_code == 200
@@ -502,9 +518,7 @@ def test_sqlite_locked_database_answers_503(
     with LiveServer(app) as server, api_client(server) as client:
         holder = sqlite3.connect(config.path or "", isolation_level=None)
         holder.execute("BEGIN EXCLUSIVE")
-        locked, locked_seconds = timed(
-            lambda: client.post("/api/v1/sessions", json={"guildId": 1})
-        )
+        locked, locked_seconds = timed(lambda: client.post("/api/v1/sessions", json={"guildId": 1}))
         holder.execute("ROLLBACK")
         holder.close()
         unlocked = client.post("/api/v1/sessions", json={"guildId": 2})

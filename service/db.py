@@ -8,9 +8,10 @@ runs straight on the driver connection, without SQLAlchemy compiling or wrapping
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -66,7 +67,7 @@ def _transport_closed(raw: Any) -> bool:
 def _is_unavailable(exc: BaseException) -> bool:
     if is_connection_lost(exc):
         return True
-    # SQLite answers "database is locked" once the busy timeout has passed.
+    # SQLite raises "database is locked" once the busy timeout has passed.
     return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
 
@@ -86,10 +87,11 @@ class Connection:
     def is_closed(self) -> bool:
         return self._dialect == "mysql" and self._raw.closed
 
-    async def _call(self, operation: Coroutine[Any, Any, Any], what: str) -> Any:
+    async def _call(self, operation: Awaitable[Any], what: str) -> Any:
         if self._dialect == "mysql" and _transport_closed(self._raw):
             # Nothing runs between this check and aiomysql's write of the statement.
-            operation.close()
+            if inspect.iscoroutine(operation):
+                operation.close()
             self._raw.close()
             raise ConnectionLost("database unavailable", sent=False) from ConnectionResetError(
                 f"the server closed the connection before {what} was sent"
@@ -97,20 +99,20 @@ class Connection:
         try:
             if self._dialect != "mysql":
                 return await operation
-            # aiomysql has no read timeout: a server that stops answering would hold the request.
+            # aiomysql has no read timeout, so a server that stops responding would hold requests.
             async with asyncio.timeout(self._database.query_timeout):
                 return await operation
         except TimeoutError:
             # A cancelled read leaves aiomysql's connection closed, so the pool discards it.
             timeout = self._database.query_timeout
             raise DatabaseUnavailable("database unavailable") from TimeoutError(
-                f"{what} got no answer within {timeout:g} s"
+                f"{what} timed out after {timeout:g} s"
             )
         except Exception as exc:
             closed_on_write = isinstance(exc, RuntimeError) and _transport_closed(self._raw)
             if self._dialect == "mysql" and (is_connection_lost(exc) or closed_on_write):
-                # aiomysql leaves the connection open after some errors, such as an error packet
-                # sent by a server that is shutting down; closed, the pool drops it on release.
+                # aiomysql leaves the connection open after an error packet, such as the one a
+                # server that is shutting down sends. Once closed, the pool drops it on release.
                 self._raw.close()
                 # aiomysql raises InterfaceError from its check before it writes anything, and
                 # uvloop raises RuntimeError when the write meets a closed socket.
@@ -208,7 +210,7 @@ def _convert_row(names: list[str], values: Sequence[Any]) -> Row:
 class Database:
     """The service's database: a pool plus the named queries compiled for its backend.
 
-    The pool opens at startup when the database answers, and otherwise on the first request
+    The pool opens at startup when the database is reachable, and otherwise on the first request
     after it comes back, so a server that is down at startup or restarts later needs no
     restart of the service.
     """
@@ -233,7 +235,7 @@ class Database:
                 await connection.fetch_all("ping")
         except DatabaseUnavailable as exc:
             logger.warning(
-                "cannot reach the database (%s) at startup, answering 503 until it is back: %s",
+                "cannot reach the database (%s) at startup, so requests get 503 until it is back: %s",
                 self.config.describe(),
                 exc.__cause__ or exc,
             )
@@ -366,7 +368,7 @@ class Database:
                 await connection.fetch_all("ping")
         except TimeoutError:
             raise DatabaseUnavailable("database unavailable") from TimeoutError(
-                f"the ping got no answer within {self.connect_timeout:g} s"
+                f"the ping timed out after {self.connect_timeout:g} s"
             )
 
 

@@ -123,7 +123,7 @@ class MariaDBServer:
         self.process = None
 
     def freeze(self) -> None:
-        """Stop the process with SIGSTOP: its sockets stay open but nothing answers."""
+        """Stop the process with SIGSTOP: its sockets stay open but nothing responds."""
         assert self.process is not None
         os.kill(self.process.pid, signal.SIGSTOP)
 

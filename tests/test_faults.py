@@ -1,7 +1,7 @@
 """Database faults: connections closed or killed by the server, outages, restarts and freezes.
 
 The tests that stop, freeze or reconfigure a server use a throwaway mariadbd with its own data
-directory and port; the shared server only sees KILL of the test's own connections.
+directory and port. On the shared server, the tests only KILL connections to their own database.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ from tests.live_server import LiveServer
 from tests.mariadb_server import MariaDBServer, free_port, mariadb_binaries
 
 UNAVAILABLE = {"error": "database unavailable"}
-# Seconds within which a request must answer while the database refuses connections.
-REFUSED_ANSWER_SECONDS = 1.0
-# Seconds the tests give the service to wait for a connection or an answer.
+# Seconds within which a request must get its response while the database refuses connections.
+REFUSED_RESPONSE_SECONDS = 1.0
+# Seconds the service waits for a connection or for a statement's result in these tests.
 TEST_CONNECT_TIMEOUT_SECONDS = 1.0
 TEST_QUERY_TIMEOUT_SECONDS = 1.0
 
@@ -381,18 +381,18 @@ def test_closed_port_answers_503_quickly() -> None:
 
     assert read.status_code == 503
     assert read.json() == UNAVAILABLE
-    assert read_seconds < REFUSED_ANSWER_SECONDS
+    assert read_seconds < REFUSED_RESPONSE_SECONDS
     assert write.status_code == 503
     assert write.json() == UNAVAILABLE
-    assert write_seconds < REFUSED_ANSWER_SECONDS
+    assert write_seconds < REFUSED_RESPONSE_SECONDS
     assert ready.status_code == 503
     assert ready.json() == {"status": "unavailable", "error": "database unavailable"}
-    assert ready_seconds < REFUSED_ANSWER_SECONDS
+    assert ready_seconds < REFUSED_RESPONSE_SECONDS
     assert health.status_code == 200
 
 
 def test_silent_server_answers_503_within_connect_timeout() -> None:
-    # A socket that listens but never accepts completes the TCP handshake and then says nothing,
+    # A socket that listens but never accepts completes the TCP handshake and then sends nothing,
     # as a frozen or overloaded server does.
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
@@ -441,7 +441,7 @@ def test_restarted_server_recovers_without_restart(
 
     assert down_read.status_code == 503
     assert down_read.json() == UNAVAILABLE
-    assert down_read_seconds < REFUSED_ANSWER_SECONDS
+    assert down_read_seconds < REFUSED_RESPONSE_SECONDS
     assert down_write.status_code == 503
     assert down_ready.status_code == 503
     assert up_read.status_code == 200
@@ -468,7 +468,7 @@ def test_server_down_at_startup_recovers_without_restart(
         up = client.post("/api/v1/sessions", json={"guildId": 1})
         ready = client.get("/api/v1/ready")
 
-    assert "at startup, answering 503 until it is back" in caplog.text
+    assert "at startup, so requests get 503 until it is back" in caplog.text
     assert down.status_code == 503
     assert down.json() == UNAVAILABLE
     assert up.status_code == 201

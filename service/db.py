@@ -54,7 +54,7 @@ class Connection:
 
     def __init__(self, database: Database, raw: Any) -> None:
         self._database = database
-        self._raw = raw
+        self.raw = raw
         self._dialect = database.dialect
 
     def _bind(self, name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -66,14 +66,14 @@ class Connection:
 
     async def _run(self, sql: str, arguments: dict[str, Any], fetch: bool) -> tuple[list[Row], int]:
         if self._dialect == "mysql":
-            async with self._raw.cursor() as cursor:
+            async with self.raw.cursor() as cursor:
                 rowcount = await cursor.execute(sql, arguments)
                 if not fetch:
                     return [], rowcount
                 rows = await cursor.fetchall()
                 names = [column[0] for column in cursor.description]
         else:
-            async with self._raw.execute(sql, arguments) as cursor:
+            async with self.raw.execute(sql, arguments) as cursor:
                 if not fetch:
                     return [], cursor.rowcount
                 rows = await cursor.fetchall()
@@ -101,22 +101,22 @@ class Connection:
 
     async def begin(self) -> None:
         if self._dialect == "mysql":
-            await self._raw.begin()
+            await self.raw.begin()
         else:
             # IMMEDIATE takes the write lock at once, so two writers never deadlock on an upgrade.
-            await self._raw.execute("BEGIN IMMEDIATE")
+            await self.raw.execute("BEGIN IMMEDIATE")
 
     async def commit(self) -> None:
         if self._dialect == "mysql":
-            await self._raw.commit()
+            await self.raw.commit()
         else:
-            await self._raw.execute("COMMIT")
+            await self.raw.execute("COMMIT")
 
     async def rollback(self) -> None:
         if self._dialect == "mysql":
-            await self._raw.rollback()
+            await self.raw.rollback()
         else:
-            await self._raw.execute("ROLLBACK")
+            await self.raw.execute("ROLLBACK")
 
 
 def _convert_row(names: list[str], values: Sequence[Any]) -> Row:
@@ -142,6 +142,9 @@ class Database:
         try:
             await self._database.connect()
             async with self.connection() as connection:
+                if self.dialect == "sqlite":
+                    # WAL lets readers run beside the writer; the mode is stored in the file.
+                    await connection.raw.execute("PRAGMA journal_mode = WAL")
                 await connection.fetch_all("ping")
         except Exception as exc:
             if self._database.is_connected:

@@ -24,7 +24,7 @@ from service.settings import DatabaseConfig, Settings
 
 logger = logging.getLogger(__name__)
 
-# Seconds a "migrations are current" answer of the readiness probe is reused.
+# Seconds the readiness probe reuses a "migrations are current" result.
 MIGRATION_STATUS_TTL_SECONDS = 60
 
 API_ROUTES: list[BaseRoute] = [
@@ -57,7 +57,7 @@ PUBLIC_PATHS = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/ready"})
 
 
 class MigrationStatus:
-    """Pending migrations of the database, asked of yoyo at most once a minute once current."""
+    """Pending migrations of the database; once none are pending, yoyo is asked again after a minute."""
 
     def __init__(self, config: DatabaseConfig) -> None:
         self._config = config

@@ -81,7 +81,10 @@ def command_serve(args: argparse.Namespace) -> int:
 
     logger.info("starting mocbot-archive %s on %s", __version__, config.describe())
     applied = apply_migrations(config)
-    logger.info("applied %d migrations", len(applied)) if applied else logger.info("schema is current")
+    if applied:
+        logger.info("applied %d migrations", len(applied))
+    else:
+        logger.info("schema is current")
 
     uvicorn.run(
         "service.cli:build_app",

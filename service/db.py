@@ -45,7 +45,7 @@ def is_connection_lost(exc: BaseException) -> bool:
 def _is_unavailable(exc: BaseException) -> bool:
     if is_connection_lost(exc):
         return True
-    # SQLite answers "database is locked" once the busy timeout has passed.
+    # SQLite raises "database is locked" once the busy timeout has passed.
     return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
 
@@ -189,7 +189,7 @@ class Database:
             await connection.commit()
 
     async def fetch_all(self, name: str, **params: Any) -> list[Row]:
-        """Run a read; a connection lost before the answer is retried once on a new one."""
+        """Run a read; a read whose connection was lost is retried once on a new connection."""
         for attempt in (1, 2):
             try:
                 async with self.connection() as connection:

@@ -82,7 +82,9 @@ def test_recommended_ordered_by_latest_play(client, db_config, path):
 def test_recommended_grouped_by_normalized_artist(client, db_config, path):
     start = datetime.now(UTC) - timedelta(hours=1)
     nfc, nfd = "Beyonc\u00e9", "Beyonce\u0301"
-    insert_artist_plays(db_config, ["the beatles", nfc, "THE BEATLES", "  The   Beatles ", nfd], start)
+    insert_artist_plays(
+        db_config, ["the beatles", nfc, "THE BEATLES", "  The   Beatles ", nfd], start
+    )
 
     body = client.get(path).json()
 
@@ -158,7 +160,9 @@ def test_recommended_user_only_listened_plays(client, db_config):
 @pytest.mark.parametrize("path", ARTISTS, ids=["guild", "user"])
 def test_recommended_weight_formula(client, db_config, path):
     two_days_ago = datetime.now(UTC) - timedelta(hours=48)
-    insert_artist_plays(db_config, ["Queen", "Queen", "Queen"], start=two_days_ago - timedelta(minutes=2))
+    insert_artist_plays(
+        db_config, ["Queen", "Queen", "Queen"], start=two_days_ago - timedelta(minutes=2)
+    )
 
     weight = client.get(path).json()["recommended_artists"][0]["weight"]
 

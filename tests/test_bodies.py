@@ -1,4 +1,4 @@
-"""Strict JSON request bodies: malformed documents, wrong shapes and media types are a 400 or 415."""
+"""Strict JSON request bodies: malformed documents, wrong shapes and media types get 400 or 415."""
 
 from __future__ import annotations
 
@@ -78,7 +78,10 @@ def test_body_error_has_no_traceback(client, db_config):
     assert "pydantic" not in response.text
 
 
-@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8", "application/vnd.api+json"])
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "application/json; charset=utf-8", "application/vnd.api+json"],
+)
 def test_body_json_media_types_accepted(client, db_config, content_type):
     response = client.post(
         f"{API}/sessions", content=b'{"guildId": 1}', headers={"Content-Type": content_type}
@@ -104,7 +107,9 @@ def test_body_form_media_type_is_415(client, db_config):
 def test_end_track_body_malformed_is_400(client, db_config):
     track = start_played_track(client)
 
-    response = client.patch(f"{API}/tracks/{track['ID']}", content=b'{"playedDurationMs": }', headers=JSON)
+    response = client.patch(
+        f"{API}/tracks/{track['ID']}", content=b'{"playedDurationMs": }', headers=JSON
+    )
 
     assert response.status_code == 400
     assert client.get(f"{API}/tracks/{track['ID']}").json()["EndedAt"] is None

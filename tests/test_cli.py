@@ -16,7 +16,9 @@ from tests.conftest import MYSQL_SERVER
 COMMAND_TIMEOUT_SECONDS = 60
 
 
-def run_service(arguments: list[str], cwd, stdin: str = "", **env: str) -> subprocess.CompletedProcess:
+def run_service(
+    arguments: list[str], cwd, stdin: str = "", **env: str
+) -> subprocess.CompletedProcess:
     environment = {
         name: value
         for name, value in os.environ.items()
@@ -101,7 +103,9 @@ def test_serve_missing_mysql_user_fails_clearly(tmp_path):
 @pytest.mark.skipif(MYSQL_SERVER is None, reason="MySQL is not reachable")
 def test_serve_refused_login_fails_clearly(tmp_path):
     assert MYSQL_SERVER is not None
-    url = f"mysql://{MYSQL_SERVER.user}:hidden-password@{MYSQL_SERVER.host}:{MYSQL_SERVER.port}/none"
+    url = (
+        f"mysql://{MYSQL_SERVER.user}:hidden-password@{MYSQL_SERVER.host}:{MYSQL_SERVER.port}/none"
+    )
 
     result = run_service(
         ["serve", "--host", "127.0.0.1", "--port", "1"], tmp_path, DATABASE_URL=url, API_KEY="k"

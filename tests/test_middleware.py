@@ -50,7 +50,9 @@ def test_auth_empty_key_is_401(anonymous, db_config):
 
 @pytest.mark.parametrize("header", ["X-API-KEY", "x-api-key", "X-Api-Key"])
 def test_auth_header_name_case_insensitive(anonymous, db_config, header):
-    response = anonymous.get(f"{API}/sessions", params={"guildIds": "1"}, headers={header: TEST_API_KEY})
+    response = anonymous.get(
+        f"{API}/sessions", params={"guildIds": "1"}, headers={header: TEST_API_KEY}
+    )
 
     assert response.status_code == 200
 
@@ -187,7 +189,9 @@ def test_body_at_limit_accepted(client, db_config):
     closing = b'"}'
     body = opening + b"x" * (MAX_BODY_BYTES - len(opening) - len(closing)) + closing
 
-    response = client.post(f"{API}/sessions", content=body, headers={"Content-Type": "application/json"})
+    response = client.post(
+        f"{API}/sessions", content=body, headers={"Content-Type": "application/json"}
+    )
 
     assert len(body) == MAX_BODY_BYTES
     assert response.status_code == 201

@@ -100,7 +100,9 @@ def test_load_dialect_variant_after_portable(tmp_path):
 
 
 def test_load_variant_without_portable_rejected(tmp_path):
-    write_sql(tmp_path, "a.sql", "-- name: only_mysql\n-- dialect: mysql\n-- Return one.\nSELECT 1\n")
+    write_sql(
+        tmp_path, "a.sql", "-- name: only_mysql\n-- dialect: mysql\n-- Return one.\nSELECT 1\n"
+    )
 
     with pytest.raises(QueryFileError, match=r"a\.sql:1.*sqlite"):
         Queries.load(tmp_path, "mysql")
@@ -126,7 +128,11 @@ def test_load_unknown_dialect_rejected(tmp_path):
 
 
 def test_load_missing_doc_line_rejected(tmp_path):
-    write_sql(tmp_path, "a.sql", "-- name: first\n-- Return one.\nSELECT 1\n\n-- name: undocumented\nSELECT 2\n")
+    write_sql(
+        tmp_path,
+        "a.sql",
+        "-- name: first\n-- Return one.\nSELECT 1\n\n-- name: undocumented\nSELECT 2\n",
+    )
 
     with pytest.raises(QueryFileError) as caught:
         Queries.load(tmp_path, "sqlite")
@@ -180,7 +186,11 @@ def test_parameters_in_order_of_first_use(tmp_path):
 
 
 def test_parameter_inside_literal_ignored(tmp_path):
-    write_sql(tmp_path, "a.sql", "-- name: q\n-- Return rows.\nSELECT ':not_a_parameter', '10:30', :real\n")
+    write_sql(
+        tmp_path,
+        "a.sql",
+        "-- name: q\n-- Return rows.\nSELECT ':not_a_parameter', '10:30', :real\n",
+    )
 
     query = Queries.load(tmp_path, "sqlite")["q"]
 
@@ -188,7 +198,11 @@ def test_parameter_inside_literal_ignored(tmp_path):
 
 
 def test_mysql_percent_doubled(tmp_path):
-    write_sql(tmp_path, "a.sql", "-- name: q\n-- Return rows.\nSELECT 5 % 2, '100%' WHERE a LIKE :pattern\n")
+    write_sql(
+        tmp_path,
+        "a.sql",
+        "-- name: q\n-- Return rows.\nSELECT 5 % 2, '100%' WHERE a LIKE :pattern\n",
+    )
 
     query = Queries.load(tmp_path, "mysql")["q"]
 
@@ -196,7 +210,11 @@ def test_mysql_percent_doubled(tmp_path):
 
 
 def test_bind_list_expanded(tmp_path):
-    write_sql(tmp_path, "a.sql", "-- name: q\n-- Return rows.\nSELECT id FROM t WHERE g IN (:ids) LIMIT :limit\n")
+    write_sql(
+        tmp_path,
+        "a.sql",
+        "-- name: q\n-- Return rows.\nSELECT id FROM t WHERE g IN (:ids) LIMIT :limit\n",
+    )
 
     sql, arguments = Queries.load(tmp_path, "sqlite")["q"].bind({"ids": [7, 8, 9], "limit": 5})
 
@@ -205,7 +223,9 @@ def test_bind_list_expanded(tmp_path):
 
 
 def test_bind_list_expanded_mysql(tmp_path):
-    write_sql(tmp_path, "a.sql", "-- name: q\n-- Return rows.\nSELECT id FROM t WHERE g IN (:ids)\n")
+    write_sql(
+        tmp_path, "a.sql", "-- name: q\n-- Return rows.\nSELECT id FROM t WHERE g IN (:ids)\n"
+    )
 
     sql, arguments = Queries.load(tmp_path, "mysql")["q"].bind({"ids": (7, 8)})
 
@@ -214,7 +234,9 @@ def test_bind_list_expanded_mysql(tmp_path):
 
 
 def test_bind_list_leaves_longer_names(tmp_path):
-    write_sql(tmp_path, "a.sql", "-- name: q\n-- Return rows.\nSELECT :ids_total WHERE g IN (:ids)\n")
+    write_sql(
+        tmp_path, "a.sql", "-- name: q\n-- Return rows.\nSELECT :ids_total WHERE g IN (:ids)\n"
+    )
 
     sql, arguments = Queries.load(tmp_path, "sqlite")["q"].bind({"ids_total": 3, "ids": [1, 2]})
 
@@ -223,7 +245,9 @@ def test_bind_list_leaves_longer_names(tmp_path):
 
 
 def test_bind_empty_list_rejected(tmp_path):
-    write_sql(tmp_path, "a.sql", "-- name: q\n-- Return rows.\nSELECT id FROM t WHERE g IN (:ids)\n")
+    write_sql(
+        tmp_path, "a.sql", "-- name: q\n-- Return rows.\nSELECT id FROM t WHERE g IN (:ids)\n"
+    )
 
     with pytest.raises(ValueError, match="ids"):
         Queries.load(tmp_path, "sqlite")["q"].bind({"ids": []})
@@ -237,7 +261,11 @@ def test_bind_missing_parameter_rejected(tmp_path):
 
 
 def test_bind_list_runs_on_sqlite(tmp_path):
-    write_sql(tmp_path, "a.sql", "-- name: q\n-- Return rows.\nSELECT n FROM t WHERE n IN (:ns) ORDER BY n\n")
+    write_sql(
+        tmp_path,
+        "a.sql",
+        "-- name: q\n-- Return rows.\nSELECT n FROM t WHERE n IN (:ns) ORDER BY n\n",
+    )
     connection = sqlite3.connect(":memory:")
     connection.execute("CREATE TABLE t (n INTEGER)")
     connection.executemany("INSERT INTO t VALUES (?)", [(n,) for n in range(10)])

@@ -136,7 +136,9 @@ def test_user_recents_only_listened_plays(client, db_config):
 
 
 def test_user_recents_queued_but_not_listening_excluded(client, db_config):
-    track = start_played_track(client, durationMs=100_000, queuedByUser=USER_ID, listenerIds=[OTHER_USER_ID])
+    track = start_played_track(
+        client, durationMs=100_000, queuedByUser=USER_ID, listenerIds=[OTHER_USER_ID]
+    )
     client.patch(f"{API}/tracks/{track['ID']}", json={"playedDurationMs": 50_000})
 
     body = client.get(USER_RECENTS).json()
@@ -223,9 +225,7 @@ def test_recents_without_key_is_401(anonymous, db_config, path):
 
 def test_recents_same_start_ordered_by_id(client, db_config):
     insert_session(db_config, "s" * 22, GUILD_ID)
-    same_time = [
-        play_row(record_id("t", index), "s" * 22, HISTORY_START) for index in range(3)
-    ]
+    same_time = [play_row(record_id("t", index), "s" * 22, HISTORY_START) for index in range(3)]
     insert_plays(db_config, same_time, [USER_ID])
 
     guild = client.get(GUILD_RECENTS).json()

@@ -121,7 +121,9 @@ def test_normalize_artist_keeps_accents():
 
 
 def test_normalize_artist_case_folds():
-    assert normalize_artist("Die \u00c4RZTE STRASSE") == normalize_artist("die \u00e4rzte stra\u00dfe")
+    assert normalize_artist("Die \u00c4RZTE STRASSE") == normalize_artist(
+        "die \u00e4rzte stra\u00dfe"
+    )
 
 
 # recommend_artists
@@ -138,7 +140,10 @@ def test_recommend_groups_by_normalized_key():
 
     result = recommend_artists(seeds, NOW, TAU_HOURS)
 
-    assert [item["artist"] for item in result] == ["  The   Beatles ", unicodedata.normalize("NFD", "Bj\u00f6rk")]
+    assert [item["artist"] for item in result] == [
+        "  The   Beatles ",
+        unicodedata.normalize("NFD", "Bj\u00f6rk"),
+    ]
     assert result[0]["weight"] == pytest.approx(math.exp(-1 / 48) * math.log(4))
     assert result[1]["weight"] == pytest.approx(math.exp(-3 / 48) * math.log(3))
 

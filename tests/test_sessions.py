@@ -76,7 +76,9 @@ def test_create_session_fields(client, db_config):
 def test_create_session_is_stored(client, db_config):
     session = start_session(client)
 
-    rows = query_sql(db_config, f"SELECT guild_id, ended_at FROM listening_sessions WHERE id = '{session['ID']}'")
+    rows = query_sql(
+        db_config, f"SELECT guild_id, ended_at FROM listening_sessions WHERE id = '{session['ID']}'"
+    )
 
     assert rows == [(GUILD_ID, None)]
 
@@ -225,7 +227,9 @@ def test_list_sessions_guild_ids_trimmed(client, db_config):
     first = start_session(client, GUILD_ID)
     second = start_session(client, OTHER_GUILD_ID)
 
-    response = client.get(f"{API}/sessions", params={"guildIds": f" {GUILD_ID} ,, {OTHER_GUILD_ID},"})
+    response = client.get(
+        f"{API}/sessions", params={"guildIds": f" {GUILD_ID} ,, {OTHER_GUILD_ID},"}
+    )
 
     assert response.status_code == 200
     assert {session["ID"] for session in response.json()["sessions"]} == {first["ID"], second["ID"]}
@@ -300,7 +304,9 @@ def test_list_sessions_limit(client, db_config):
 
     default = client.get(f"{API}/sessions", params={"guildIds": str(GUILD_ID)}).json()
     three = client.get(f"{API}/sessions", params={"guildIds": str(GUILD_ID), "limit": "3"}).json()
-    clamped = client.get(f"{API}/sessions", params={"guildIds": str(GUILD_ID), "limit": "100000"}).json()
+    clamped = client.get(
+        f"{API}/sessions", params={"guildIds": str(GUILD_ID), "limit": "100000"}
+    ).json()
 
     assert default["count"] == 50
     assert [session["ID"] for session in default["sessions"]] == ids[::-1][:50]
@@ -428,7 +434,9 @@ def test_end_session_at_start_is_200(client, db_config):
         [play_row("p" * 22, session["ID"], parse_wire_time(session["StartedAt"]))],
     )
 
-    response = client.patch(f"{API}/sessions/{session['ID']}", json={"endedAt": session["StartedAt"]})
+    response = client.patch(
+        f"{API}/sessions/{session['ID']}", json={"endedAt": session["StartedAt"]}
+    )
 
     assert response.status_code == 200
     assert response.json()["EndedAt"] == session["StartedAt"]

@@ -1,4 +1,4 @@
-"""Settings from the environment and `.env`: the database location, secret files, no secret shown."""
+"""Settings from the environment and `.env`: database location, secret files, hidden secrets."""
 
 from __future__ import annotations
 
@@ -112,7 +112,9 @@ def test_mysql_password_file_unreadable_is_named(env, tmp_path):
 
 
 def test_database_url_mysql(env):
-    env.setenv("DATABASE_URL", "mysql://mocbot:pa%3Ass%40w%2Frd%2520secret@db.internal:3307/archive")
+    env.setenv(
+        "DATABASE_URL", "mysql://mocbot:pa%3Ass%40w%2Frd%2520secret@db.internal:3307/archive"
+    )
 
     config = Settings().database()
 
@@ -129,6 +131,7 @@ def test_database_url_mysql(env):
 @pytest.mark.parametrize(
     "url",
     ["mysql://u@db/archive", "mariadb://u@db/archive", "mysql+aiomysql://u@db/archive"],
+    ids=["plain", "mariadb-scheme", "driver-scheme"],
 )
 def test_database_url_mysql_schemes(env, url):
     env.setenv("DATABASE_URL", url)
@@ -144,6 +147,7 @@ def test_database_url_mysql_schemes(env, url):
 @pytest.mark.parametrize(
     ("url", "path"),
     [("sqlite:///var/a.sqlite3", "var/a.sqlite3"), ("sqlite:////tmp/a.sqlite3", "/tmp/a.sqlite3")],
+    ids=["relative", "absolute"],
 )
 def test_database_url_sqlite(env, url, path):
     env.setenv("DATABASE_URL", url)
@@ -165,6 +169,16 @@ def test_database_url_sqlite(env, url, path):
         "mysql://u:secret@db:notaport/archive",
         "mysql://u:secret@db:99999/archive",
         "not a url",
+    ],
+    ids=[
+        "no-database",
+        "no-user",
+        "no-host",
+        "other-scheme",
+        "no-path",
+        "port-not-number",
+        "port-out-of-range",
+        "not-url",
     ],
 )
 def test_database_url_invalid_is_named(env, url):
@@ -300,9 +314,12 @@ def test_migrate_failure_hides_password(caplog):
 def test_connect_failure_hides_password(caplog):
     app = create_app(make_settings(wrong_password_config()))
 
-    with caplog.at_level(logging.DEBUG), pytest.raises(DatabaseUnavailable) as caught:
-        with TestClient(app):
-            pass
+    with (
+        caplog.at_level(logging.DEBUG),
+        pytest.raises(DatabaseUnavailable) as caught,
+        TestClient(app),
+    ):
+        pass
 
     assert "cannot reach the database" in str(caught.value)
     assert "secret" not in str(caught.value)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -53,7 +55,13 @@ REQUIRED_FIELDS = [
     "listenerIds",
 ]
 TEXT_LIMITS = {"source": 64, "sourceId": 255, "url": 2048, "title": 1000, "artist": 1000}
-TEXT_COLUMNS = {"source": "source", "sourceId": "source_id", "url": "url", "title": "title", "artist": "artist"}
+TEXT_COLUMNS = {
+    "source": "source",
+    "sourceId": "source_id",
+    "url": "url",
+    "title": "title",
+    "artist": "artist",
+}
 # A user id that the test trigger refuses as a listener.
 REJECTED_LISTENER_ID = 13
 
@@ -77,7 +85,9 @@ def stored_play(config, track_play_id: str) -> tuple:
 
 
 def end_track(client: TestClient, track_play_id: str, played_ms: int, **fields):
-    return client.patch(f"{API}/tracks/{track_play_id}", json={"playedDurationMs": played_ms, **fields})
+    return client.patch(
+        f"{API}/tracks/{track_play_id}", json={"playedDurationMs": played_ms, **fields}
+    )
 
 
 def later(track: dict, **delta: float) -> datetime:
@@ -225,7 +235,9 @@ def test_start_track_empty_object_names_every_field(client, db_config):
 def test_start_track_wrong_type_is_400(client, db_config, field, value):
     session = start_session(client)
 
-    response = client.post(f"{API}/sessions/{session['ID']}/tracks", json=track_body(**{field: value}))
+    response = client.post(
+        f"{API}/sessions/{session['ID']}/tracks", json=track_body(**{field: value})
+    )
 
     assert response.status_code == 400
     assert field in response.json()["error"]
@@ -255,8 +267,8 @@ def test_start_track_max_snowflakes_round_trip(client, db_config):
 
 @pytest.mark.parametrize("field", list(TEXT_LIMITS))
 def test_start_track_text_at_limit_accepted(client, db_config, field):
-    # Multi-byte characters, so a limit counted in bytes would show.
-    value = "曲" * TEXT_LIMITS[field]
+    # Three- and four-byte characters, so a limit counted in bytes or UTF-16 units would show.
+    value = ("曲🎵" * TEXT_LIMITS[field])[: TEXT_LIMITS[field]]
 
     track = start_played_track(client, **{field: value})
 
@@ -271,7 +283,9 @@ def test_start_track_text_over_limit_is_400(client, db_config, field):
     session = start_session(client)
     value = "a" * (TEXT_LIMITS[field] + 1)
 
-    response = client.post(f"{API}/sessions/{session['ID']}/tracks", json=track_body(**{field: value}))
+    response = client.post(
+        f"{API}/sessions/{session['ID']}/tracks", json=track_body(**{field: value})
+    )
 
     assert response.status_code == 400
     assert field in response.json()["error"]
@@ -284,7 +298,9 @@ def test_start_track_text_over_limit_is_400(client, db_config, field):
 def test_start_track_blank_text_is_400(client, db_config, field, value):
     session = start_session(client)
 
-    response = client.post(f"{API}/sessions/{session['ID']}/tracks", json=track_body(**{field: value}))
+    response = client.post(
+        f"{API}/sessions/{session['ID']}/tracks", json=track_body(**{field: value})
+    )
 
     assert response.status_code == 400
     assert field in response.json()["error"]
@@ -321,7 +337,7 @@ def test_start_track_malformed_json_is_400(client, db_config):
     ("title", "artist"),
     [
         ("夜に駆ける 🌙🎵", "YOASOBI"),
-        ("Ｍｏｏｎ 月亮代表我的心", "鄧麗君"),
+        ("\uff2d\uff4f\uff4f\uff4e 月亮代表我的心", "鄧麗君"),
         ("강남스타일 👨‍👩‍👧‍👦", "PSY"),
         ("Café del Mar (e\u0301)", "Señor 🇦🇺"),
         ("'quoted' \"double\" % _ ;", "O'Connor"),
@@ -331,7 +347,9 @@ def test_start_track_unicode_round_trips(client, db_config, title, artist):
     track = start_played_track(client, title=title, artist=artist)
 
     read = client.get(f"{API}/tracks/{track['ID']}").json()
-    stored = query_sql(db_config, f"SELECT title, artist FROM track_plays WHERE id = '{track['ID']}'")
+    stored = query_sql(
+        db_config, f"SELECT title, artist FROM track_plays WHERE id = '{track['ID']}'"
+    )
 
     assert track["Title"] == title
     assert read["Title"] == title
@@ -422,7 +440,8 @@ def test_start_track_failed_listener_leaves_nothing(server_error_client, db_conf
 def test_start_track_after_failed_listener_works(server_error_client, db_config):
     session = start_session(server_error_client)
     server_error_client.post(
-        f"{API}/sessions/{session['ID']}/tracks", json=track_body(listenerIds=[REJECTED_LISTENER_ID])
+        f"{API}/sessions/{session['ID']}/tracks",
+        json=track_body(listenerIds=[REJECTED_LISTENER_ID]),
     )
 
     track = start_track(server_error_client, session["ID"], listenerIds=[USER_ID])
@@ -564,6 +583,38 @@ def test_end_track_first_ended_at_wins(client, db_config):
     assert again.json()["EndedAt"] == wire_time(first_end)
 
 
+async def end_concurrently(settings, track_play_id: str, played: list[int]) -> list[httpx.Response]:
+    """Send every end at once through one app, whose requests interleave at each database call."""
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", headers={"X-API-Key": TEST_API_KEY}
+        ) as async_client,
+    ):
+        return await asyncio.gather(
+            *(
+                async_client.patch(f"{API}/tracks/{track_play_id}", json={"playedDurationMs": ms})
+                for ms in played
+            )
+        )
+
+
+def test_end_track_concurrent_ends_store_one(client, settings, db_config):
+    track = start_played_track(client, durationMs=100_000)
+    played = [5_000 if index % 2 else 50_000 + index for index in range(8)]
+
+    responses = asyncio.run(end_concurrently(settings, track["ID"], played))
+
+    stored = client.get(f"{API}/tracks/{track['ID']}").json()
+    assert {response.status_code for response in responses} in ({200}, {204})
+    assert len({response.text for response in responses}) == 1
+    assert stored["PlayedDurationMs"] in played
+    if stored["IsValid"]:
+        assert responses[0].json() == stored
+
+
 # PATCH /tracks/{trackPlayId}: bad input
 
 
@@ -627,7 +678,9 @@ def test_end_track_already_ended_bad_body_is_400(client, db_config):
 def test_end_track_ended_at_before_start_is_400(client, db_config):
     track = start_played_track(client)
 
-    response = end_track(client, track["ID"], 50_000, endedAt=wire_time(later(track, milliseconds=-1)))
+    response = end_track(
+        client, track["ID"], 50_000, endedAt=wire_time(later(track, milliseconds=-1))
+    )
 
     assert response.status_code == 400
     assert "endedAt" in response.json()["error"]
@@ -653,7 +706,9 @@ def test_end_track_ended_at_offset_stored_as_utc(client, db_config):
     assert with_offset.isoformat().endswith("+10:00")
     assert response.json()["EndedAt"] == wire_time(ended_at)
     stored = stored_play(db_config, track["ID"])[2]
-    stored_text = stored if isinstance(stored, str) else stored.isoformat(sep=" ", timespec="milliseconds")
+    stored_text = (
+        stored if isinstance(stored, str) else stored.isoformat(sep=" ", timespec="milliseconds")
+    )
     assert stored_text == ended_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
@@ -667,7 +722,9 @@ def test_end_track_negative_offset_stored_as_utc(client, db_config):
     assert response.json()["EndedAt"] == wire_time(ended_at)
 
 
-@pytest.mark.parametrize(("digits", "expected"), [("9999", "999"), ("1234567", "123"), ("5", "500")])
+@pytest.mark.parametrize(
+    ("digits", "expected"), [("9999", "999"), ("1234567", "123"), ("5", "500")]
+)
 def test_end_track_sub_millisecond_truncated(client, db_config, digits, expected):
     track = start_played_track(client)
     second = later(track, seconds=2).strftime("%Y-%m-%dT%H:%M:%S")
@@ -676,7 +733,9 @@ def test_end_track_sub_millisecond_truncated(client, db_config, digits, expected
 
     assert response.json()["EndedAt"] == f"{second}.{expected}Z"
     stored = stored_play(db_config, track["ID"])[2]
-    stored_text = stored if isinstance(stored, str) else stored.isoformat(sep=" ", timespec="milliseconds")
+    stored_text = (
+        stored if isinstance(stored, str) else stored.isoformat(sep=" ", timespec="milliseconds")
+    )
     assert stored_text.endswith(f".{expected}")
 
 

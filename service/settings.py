@@ -140,7 +140,7 @@ class DatabaseConfig:
             try:
                 port = parts.port
             except ValueError:
-                # urllib's message repeats the port text; the URL itself may hold the password.
+                # urllib's message quotes the port text, which can be part of a password.
                 raise ConfigurationError(
                     "DATABASE_URL has an invalid port: use a number from 1 to 65535"
                 ) from None

@@ -23,7 +23,7 @@ GUILD_ID = 987654321098765432
 # Listener ids sent as digit strings too, as a JavaScript client holding snowflakes would.
 ALICE = 123456789012345678
 BOB = 223456789012345678
-# Seconds a server may take to answer its health probe after it starts.
+# Seconds a server may take to pass its health probe after it starts.
 START_TIMEOUT_SECONDS = 30
 # Seconds a server may take to exit after SIGTERM.
 STOP_TIMEOUT_SECONDS = 15

@@ -101,7 +101,7 @@ def test_serve_missing_mysql_user_fails_clearly(tmp_path):
 
 
 @pytest.mark.skipif(MYSQL_SERVER is None, reason="MySQL is not reachable")
-def test_serve_refused_login_fails_clearly(tmp_path):
+def test_serve_rejected_login_fails_clearly(tmp_path):
     assert MYSQL_SERVER is not None
     url = (
         f"mysql://{MYSQL_SERVER.user}:hidden-password@{MYSQL_SERVER.host}:{MYSQL_SERVER.port}/none"

@@ -41,7 +41,7 @@ def test_health_touches_no_database(tmp_path):
 
 
 def test_database_route_fails_without_database(tmp_path):
-    # The counterpart of the test above: a route that reads the database cannot answer here.
+    # The counterpart of the test above: a route that reads the database fails here.
     client = unconnected_client(tmp_path)
 
     response = client.get(f"{API}/sessions", params={"guildIds": "1"})

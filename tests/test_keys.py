@@ -16,7 +16,7 @@ from tests.factories import API
 
 KEY = "k3y-rotating-9f2"
 OTHER_KEY = "second-key-4410"
-# The longest a rotated key file may take to take effect.
+# Maximum seconds before a rotated key file takes effect.
 MAX_ROTATION_SECONDS = 180
 
 

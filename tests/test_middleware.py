@@ -1,4 +1,4 @@
-"""API key checks, the body size limit, and the order in which a request's checks answer."""
+"""API key checks, the body size limit, and the order in which a request's checks run."""
 
 from __future__ import annotations
 

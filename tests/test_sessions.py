@@ -532,7 +532,7 @@ def test_start_track_on_unknown_session_is_404(client, db_config):
     assert response.status_code == 404
 
 
-def test_start_track_on_ended_session_bad_body_is_400(client, db_config):
+def test_start_track_ended_bad_body_is_400(client, db_config):
     session = start_session(client)
     start_track(client, session["ID"])
     client.patch(f"{API}/sessions/{session['ID']}")
@@ -542,7 +542,7 @@ def test_start_track_on_ended_session_bad_body_is_400(client, db_config):
     assert response.status_code == 400
 
 
-def test_start_track_on_unknown_session_bad_body_is_400(client, db_config):
+def test_start_track_unknown_bad_body_is_400(client, db_config):
     response = client.post(f"{API}/sessions/{record_id('nope', 6)}/tracks", json={})
 
     assert response.status_code == 400

@@ -62,7 +62,7 @@ TEXT_COLUMNS = {
     "title": "title",
     "artist": "artist",
 }
-# A user id that the test trigger refuses as a listener.
+# A user id that the test trigger rejects as a listener.
 REJECTED_LISTENER_ID = 13
 
 
@@ -394,18 +394,18 @@ def test_list_listeners_unknown_play_is_404(client, db_config):
 
 @pytest.fixture
 def rejecting_listener_trigger(db_config):
-    """Make the database refuse REJECTED_LISTENER_ID as a listener, as a failing insert would."""
+    """Make the database reject REJECTED_LISTENER_ID as a listener, as a failing insert would."""
     if db_config.backend == "sqlite":
         create = (
             "CREATE TRIGGER reject_test_listener BEFORE INSERT ON track_play_listeners "
             f"WHEN NEW.user_id = {REJECTED_LISTENER_ID} "
-            "BEGIN SELECT RAISE(ABORT, 'test trigger refused the listener'); END"
+            "BEGIN SELECT RAISE(ABORT, 'test trigger rejected the listener'); END"
         )
     else:
         create = (
             "CREATE TRIGGER reject_test_listener BEFORE INSERT ON track_play_listeners "
             f"FOR EACH ROW BEGIN IF NEW.user_id = {REJECTED_LISTENER_ID} THEN "
-            "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'test trigger refused the listener'; "
+            "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'test trigger rejected the listener'; "
             "END IF; END"
         )
     run_sql(db_config, [create])

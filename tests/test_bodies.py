@@ -55,6 +55,22 @@ def test_body_not_object_is_400(client, db_config, content):
     assert "JSON object" in response.json()["error"]
 
 
+def test_body_lone_surrogate_is_400(client, db_config):
+    track = start_played_track(client)
+    content = (
+        b'{"source": "youtube", "sourceId": "x", "url": "https://x", "title": "bad \\ud800",'
+        b' "artist": "a", "durationMs": 1, "queuedByUser": 1, "listenerIds": []}'
+    )
+
+    response = client.post(
+        f"{API}/sessions/{track['SessionID']}/tracks", content=content, headers=JSON
+    )
+
+    assert response.status_code == 400
+    assert "title" in response.json()["error"]
+    assert query_sql(db_config, "SELECT COUNT(*) FROM track_plays")[0][0] == 1
+
+
 def test_body_duplicate_key_is_400(client, db_config):
     response = client.post(f"{API}/sessions", content=b'{"guildId": 1, "guildId": 2}', headers=JSON)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -14,6 +15,10 @@ from tests.conftest import MYSQL_SERVER
 
 # Seconds a command may take before the test fails instead of hanging.
 COMMAND_TIMEOUT_SECONDS = 60
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
 
 
 def run_service(
@@ -74,6 +79,7 @@ def test_serve_without_key_file_fails_clearly(tmp_path):
     assert result.returncode == 2
     assert "API_KEY_FILE" in result.stderr
     assert "Traceback" not in result.stderr
+    assert len(error_lines(result)) == 1
 
 
 def test_serve_invalid_database_url_fails_clearly(tmp_path):
@@ -114,4 +120,26 @@ def test_serve_rejected_login_fails_clearly(tmp_path):
     assert result.returncode == 2
     assert "cannot reach the database" in result.stderr
     assert "Traceback" not in result.stderr
+    assert len(error_lines(result)) == 1
     assert "hidden-password" not in result.stderr
+
+
+def test_migrate_applies_once(tmp_path):
+    database = tmp_path / "archive.sqlite3"
+    url = f"sqlite:///{database}"
+
+    dry_run = run_service(["migrate", "--dry-run"], tmp_path, DATABASE_URL=url)
+    first = run_service(["migrate"], tmp_path, DATABASE_URL=url)
+    second = run_service(["migrate"], tmp_path, DATABASE_URL=url)
+
+    assert dry_run.returncode == 0
+    assert "1 pending" in dry_run.stdout
+    assert first.returncode == 0
+    assert first.stdout.startswith("applied 1 migrations")
+    assert second.stdout.startswith("applied 0 migrations")
+    tables = sqlite3.connect(database).execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'"
+    )
+    assert {"listening_sessions", "track_plays", "track_play_listeners"} <= {
+        row[0] for row in tables
+    }

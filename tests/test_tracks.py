@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from service.app import create_app
-from tests.conftest import TEST_API_KEY, query_sql, run_sql
+from tests.conftest import TEST_API_KEY, make_settings, query_sql, run_sql
 from tests.factories import (
     API,
     GUILD_ID,
@@ -546,6 +546,19 @@ def test_end_track_zero_played_is_invalid(client, db_config):
     track = start_played_track(client)
 
     assert end_track(client, track["ID"], 0).status_code == 204
+
+
+def test_end_track_thresholds_from_settings(db_config):
+    settings = make_settings(db_config, min_listen_ms=10_000, min_listen_fraction=0.5)
+
+    with TestClient(create_app(settings), headers={"X-API-Key": TEST_API_KEY}) as client:
+        short = start_played_track(client, durationMs=15_000)
+        long = start_played_track(client, durationMs=100_000)
+        short_end = end_track(client, short["ID"], 7_500)
+        long_end = end_track(client, long["ID"], 9_999)
+
+    assert short_end.status_code == 200
+    assert long_end.status_code == 204
 
 
 # PATCH /tracks/{trackPlayId}: the first end wins

@@ -1,4 +1,4 @@
-"""The command line, run as a subprocess: hash-key, and start-up errors as one sentence."""
+"""The command line, run as a subprocess: hash-key, migrate, and start-up errors as one line."""
 
 from __future__ import annotations
 

@@ -149,7 +149,8 @@ class Database:
         except Exception as exc:
             if self._database.is_connected:
                 await self._database.disconnect()
-            if _is_unavailable(exc):
+            # At start-up a refused login or a missing database is as fatal as no server.
+            if _is_unavailable(exc) or isinstance(exc, pymysql.err.MySQLError | sqlite3.Error):
                 raise DatabaseUnavailable(
                     f"cannot reach the database ({self.config.describe()}): {exc}"
                 ) from exc

@@ -96,8 +96,10 @@ class ApiKeyMiddleware:
 
         presented = Headers(scope=scope).get("x-api-key")
         if not self.keys.is_valid(presented):
-            reason = "missing" if not presented else "invalid"
-            logger.warning("rejected a request with a %s API key: %s %s", reason, scope["method"], scope["path"])
+            reason = "no" if not presented else "an invalid"
+            logger.warning(
+                "rejected a request with %s API key: %s %s", reason, scope["method"], scope["path"]
+            )
             error = Unauthorized(
                 "missing API key: send it in the X-API-Key header"
                 if not presented

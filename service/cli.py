@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from service import __version__
+from service.adopt import print_migration_plan
 from service.keys import ApiKeys, generate_key, hash_key
 from service.logs import configure_logging
 from service.migrate import apply_migrations, pending_migrations
@@ -80,6 +81,7 @@ def command_serve(args: argparse.Namespace) -> int:
     ApiKeys.from_settings(settings)
 
     logger.info("starting mocbot-archive %s on %s", __version__, config.describe())
+    print_migration_plan(config, logger.info)
     applied = apply_migrations(config)
     logger.info("applied %d migrations", len(applied)) if applied else logger.info("schema is current")
 
@@ -103,11 +105,9 @@ def command_migrate(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     config = settings.database()
 
+    print_migration_plan(config)
     if args.dry_run:
-        pending = pending_migrations(config)
-        print(f"{len(pending)} pending migrations on {config.describe()}")
-        for migration_id in pending:
-            print(f"  {migration_id}")
+        print("dry run: nothing was changed")
         return 0
 
     applied = apply_migrations(config)

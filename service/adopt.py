@@ -40,17 +40,17 @@ ID_CHARSET = "ascii"
 ID_COLLATION = "ascii_bin"
 ID_LENGTH = 36
 TIME_PRECISION = 3
-# Listener rows whose started_at one UPDATE fills; each batch commits on its own.
+# Listener rows that one UPDATE fills with start times. Each batch commits on its own.
 LISTENER_FILL_BATCH_ROWS = 10_000
 
 ID_COLUMNS = {SESSIONS: ("id",), PLAYS: ("id", "session_id"), LISTENERS: ("track_play_id",)}
 TIME_COLUMNS = {SESSIONS: ("started_at", "ended_at"), PLAYS: ("started_at", "ended_at")}
-# Duration columns of track_plays and their defaults; the Go service's NULL duration becomes 0,
+# Defaults of the duration columns of track_plays. A NULL duration from the Go service becomes 0,
 # which this service reads as an unknown duration.
 DURATION_DEFAULTS: dict[str, int | None] = {"duration_ms": None, "played_duration_ms": 0}
-# Least widths in characters of the text columns of track_plays; a wider column keeps its width.
+# Minimum widths in characters of the text columns of track_plays. A wider column keeps its width.
 TEXT_WIDTHS = {"source": 255, "source_id": 255, "url": 2048, "title": 1000, "artist": 1000}
-# Columns that both schemas have; a table without one of them holds something else.
+# Columns that both schemas have. A table without one of them contains something else.
 SHARED_COLUMNS = {
     SESSIONS: ("id", "guild_id", "started_at", "ended_at"),
     PLAYS: (
@@ -76,9 +76,9 @@ Connection = Any  # a PyMySQL connection, as yoyo hands it to a migration step
 
 
 class AdoptionError(ConfigurationError):
-    """The database holds rows or tables that the conversion would change; the message says which.
+    """Rows or tables that block the conversion, which the message names.
 
-    It derives from ConfigurationError so that the command line reports it like one, with no trace.
+    It derives from ConfigurationError, so the command line prints it without a traceback.
     """
 
 
@@ -112,6 +112,12 @@ REDUNDANT_GO_INDEXES = {
     IndexSpec(
         PLAYS, "idx_track_plays_session", ("session_id",)
     ): "idx_get_track_plays_by_session_id",
+}
+# Go indexes that mislead the optimizer. The Go service deleted invalid plays, so nearly every
+# row has is_valid = 1. With 95 000 adopted plays, MariaDB 10.11 scanned this index for a user's
+# recents and sorted every valid play, in place of walking idx_get_recent_track_plays_by_user.
+MISLEADING_GO_INDEXES = {
+    IndexSpec(PLAYS, "idx_track_plays_is_valid", ("is_valid",)): "nearly every play is valid",
 }
 FOREIGN_KEYS = (
     ForeignKeySpec("fk_track_plays_session", PLAYS, "session_id", SESSIONS, ""),
@@ -388,6 +394,14 @@ def _index_changes(schema: Schema, table: str) -> list[Change]:
                     (f"DROP KEY {index.name}",),
                 )
             )
+    for index, reason in MISLEADING_GO_INDEXES.items():
+        if index.table == table and schema.indexes.get((table, index.name)) == index.columns:
+            changes.append(
+                Change(
+                    f"drop index {index.name}, which misleads the optimizer: {reason}",
+                    (f"DROP KEY {index.name}",),
+                )
+            )
     return changes
 
 
@@ -407,7 +421,7 @@ def _describe_changes(table: str, changes: list[Change]) -> str | None:
 
 @dataclass(frozen=True)
 class Step:
-    """One step of the conversion; `describe` returns None when the schema needs nothing of it."""
+    """One step of the conversion. `describe` returns None when the schema needs nothing of it."""
 
     name: str
     describe: Callable[[Schema], str | None]
@@ -580,8 +594,8 @@ def _describe_add_foreign_keys(schema: Schema) -> str | None:
 def _run_add_foreign_keys(connection: Connection, schema: Schema) -> None:
     for spec in _foreign_keys_to_add(schema):
         _check_references(connection, schema, spec)
-        # The rows were checked just above; with the checks off the server adds the key in place
-        # instead of copying the whole table to check them again.
+        # The rows were checked just above. With the checks off, the server adds the key in
+        # place instead of copying the whole table to check the rows again.
         _execute(connection, "SET SESSION foreign_key_checks = 0")
         try:
             _execute(

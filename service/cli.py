@@ -162,7 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="apply pending schema migrations and exit")
     migrate.add_argument(
-        "--dry-run", action="store_true", help="print what would be applied and change nothing"
+        "--dry-run",
+        action="store_true",
+        help="print the row counts, adoption steps and pending migrations, and change nothing",
     )
     migrate.set_defaults(handler=command_migrate)
 

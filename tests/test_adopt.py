@@ -2,7 +2,7 @@
 
 The legacy schema below is the one the Go service's GORM AutoMigrate created on MySQL. Rows are
 written through connections whose time zone is an offset other than UTC, as a Go container in
-another zone would have written them, so every TIMESTAMP holds an instant that must survive.
+another zone would have written them, so every TIMESTAMP stores an instant that must survive.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ GO_SCHEMA = [
     """,
 ]
 
-# shortuuid's alphabet: the ids mix upper and lower case, which ascii_bin tells apart.
+# shortuuid's alphabet: the ids mix upper and lower case, which ascii_bin distinguishes.
 ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 GUILD_IDS = [81_384_788_765_712_384 + 7919 * n for n in range(11)] + [9_223_372_036_854_775_000]
 USER_IDS = [190_000_000_000_000_000 + 104_729 * n for n in range(80)]
@@ -309,7 +309,7 @@ def build_go_database(
 
 
 def expected_rows(archive: LegacyArchive) -> dict[str, dict]:
-    """Return the rows as the adopted database must hold them; a NULL duration becomes 0."""
+    """Return the rows that the adopted database must contain. A NULL duration becomes 0."""
     plays = {}
     for play in archive.plays:
         values = {name: value for name, value in play.items() if name not in ("id", "offset")}
@@ -451,7 +451,7 @@ def adopted(archive: LegacyArchive) -> Iterator[Adopted]:
     try:
         build_go_database(config, archive)
         before = read_rows(config, null_duration_as=0)
-        # Small batches, so the listener fill runs many, with bounds inside one play's listeners.
+        # Small batches make the listener fill run many times, with bounds inside a play's rows.
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(adopt, "LISTENER_FILL_BATCH_ROWS", 97)
             migrate_with_time_zone(config, "+09:00")
@@ -601,7 +601,7 @@ def test_adopt_stores_times_as_utc_datetimes(adopted: Adopted) -> None:
 
 @requires_mysql
 def test_adopt_columns_match_fresh_schema(adopted: Adopted, fresh_config: DatabaseConfig) -> None:
-    """Types, nullability and defaults match; ids share the collation, text keeps its own."""
+    """Types, nullability and defaults match. Ids share the collation, and text keeps its own."""
     adopted_columns = column_types(adopted.config)
     fresh_columns = column_types(fresh_config)
     assert set(adopted_columns) == set(fresh_columns)
@@ -627,13 +627,17 @@ def test_adopt_drops_redundant_go_indexes(adopted: Adopted) -> None:
 
 
 @requires_mysql
+def test_adopt_drops_is_valid_index(adopted: Adopted) -> None:
+    assert ("track_plays", "idx_track_plays_is_valid") not in index_columns(adopted.config)
+
+
+@requires_mysql
 def test_adopt_keeps_other_go_indexes(adopted: Adopted) -> None:
     indexes = index_columns(adopted.config)
     assert indexes[("listening_sessions", "idx_listening_sessions_started_at")] == ("started_at",)
     assert indexes[("track_plays", "idx_track_plays_guild_time")] == ("guild_id", "started_at")
     assert indexes[("track_plays", "idx_track_plays_source")] == ("source", "source_id")
     assert indexes[("track_plays", "idx_track_plays_queued_by")] == ("queued_by_user",)
-    assert indexes[("track_plays", "idx_track_plays_is_valid")] == ("is_valid",)
 
 
 @requires_mysql
@@ -997,7 +1001,7 @@ def test_adopt_rejects_non_ascii_id(legacy_config: DatabaseConfig) -> None:
 
 @requires_mysql
 def test_adopt_rejects_reference_in_other_case(legacy_config: DatabaseConfig) -> None:
-    """The Go collation matched ids case-insensitively; ascii_bin would orphan this play."""
+    """The Go collation matched ids case-insensitively, so ascii_bin would orphan this play."""
     fetch(legacy_config, "INSERT INTO listening_sessions VALUES ('caseSession', 5, NOW(), NULL)")
     fetch(
         legacy_config,
@@ -1044,7 +1048,7 @@ def test_adopt_rejects_unrelated_table(empty_config: DatabaseConfig) -> None:
 
 
 @requires_mysql
-def test_migrate_dry_run_prints_plan_and_changes_nothing(
+def test_dry_run_prints_plan_only(
     legacy_config: DatabaseConfig,
     small_archive: LegacyArchive,
     monkeypatch: pytest.MonkeyPatch,

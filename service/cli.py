@@ -12,10 +12,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from service import __version__
-from service.adopt import print_migration_plan
 from service.keys import ApiKeys, generate_key, hash_key
 from service.logs import configure_logging
 from service.migrate import apply_migrations, pending_migrations
+from service.migration_plan import print_migration_plan
 from service.settings import ConfigurationError, Settings
 
 logger = logging.getLogger("service")

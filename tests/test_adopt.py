@@ -23,13 +23,13 @@ from service.adopt import (
     ADOPTION_STEPS,
     AdoptionError,
     adopt_go_schema,
-    migration_plan_lines,
     plan_adoption,
     run_step,
 )
 from service.app import create_app
 from service.cli import main
 from service.migrate import apply_migrations
+from service.migration_plan import migration_plan_lines
 from service.models import track_play_to_wire
 from service.resources import MIGRATIONS_DIR
 from service.rules import recommend_artists

@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
 
 .PHONY: run test lint bench loadtest up down clean
 
@@ -34,10 +35,10 @@ loadtest: $(STAMP)
 ## up: the Docker Compose stack with MySQL, creating .local-secrets/ on first use
 up:
 	./scripts/make-local-secrets
-	docker compose up -d --build
+	$(COMPOSE) up -d --build
 
 down:
-	docker compose down
+	$(COMPOSE) down
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -24,7 +24,7 @@ from service.settings import DatabaseConfig, Settings
 
 logger = logging.getLogger(__name__)
 
-# Seconds a "migrations are current" answer of the readiness probe is reused.
+# Seconds the readiness probe reuses a "migrations are current" result.
 MIGRATION_STATUS_TTL_SECONDS = 60
 # Seconds the readiness probe waits for yoyo, whose MySQL connection has no read timeout.
 MIGRATION_STATUS_TIMEOUT_SECONDS = 3
@@ -59,7 +59,7 @@ PUBLIC_PATHS = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/ready"})
 
 
 class MigrationStatus:
-    """Pending migrations of the database, asked of yoyo at most once a minute once current."""
+    """Pending migrations of the database; once none are pending, yoyo is asked again after a minute."""
 
     def __init__(self, config: DatabaseConfig) -> None:
         self._config = config
@@ -75,10 +75,10 @@ class MigrationStatus:
             )
         except TimeoutError:
             logger.warning(
-                "cannot read the migration status: no answer within %d s",
+                "cannot read the migration status: timed out after %d s",
                 MIGRATION_STATUS_TIMEOUT_SECONDS,
             )
-            return ["unknown: the migration table did not answer in time"]
+            return ["unknown: reading the migration table timed out"]
         except Exception as exc:
             logger.warning("cannot read the migration status: %s", exc)
             return ["unknown: the migration table cannot be read"]

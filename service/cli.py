@@ -15,6 +15,7 @@ from service import __version__
 from service.keys import ApiKeys, generate_key, hash_key
 from service.logs import configure_logging
 from service.migrate import apply_migrations, pending_migrations
+from service.migration_plan import print_migration_plan
 from service.settings import ConfigurationError, Settings
 
 logger = logging.getLogger("service")
@@ -80,8 +81,12 @@ def command_serve(args: argparse.Namespace) -> int:
     ApiKeys.from_settings(settings)
 
     logger.info("starting mocbot-archive %s on %s", __version__, config.describe())
+    print_migration_plan(config, logger.info)
     applied = apply_migrations(config)
-    logger.info("applied %d migrations", len(applied)) if applied else logger.info("schema is current")
+    if applied:
+        logger.info("applied %d migrations", len(applied))
+    else:
+        logger.info("schema is current")
 
     uvicorn.run(
         "service.cli:build_app",
@@ -103,11 +108,9 @@ def command_migrate(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     config = settings.database()
 
+    print_migration_plan(config)
     if args.dry_run:
-        pending = pending_migrations(config)
-        print(f"{len(pending)} pending migrations on {config.describe()}")
-        for migration_id in pending:
-            print(f"  {migration_id}")
+        print("dry run: nothing was changed")
         return 0
 
     applied = apply_migrations(config)
@@ -162,7 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="apply pending schema migrations and exit")
     migrate.add_argument(
-        "--dry-run", action="store_true", help="print what would be applied and change nothing"
+        "--dry-run",
+        action="store_true",
+        help="print the row counts, adoption steps and pending migrations, and change nothing",
     )
     migrate.set_defaults(handler=command_migrate)
 

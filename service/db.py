@@ -71,6 +71,11 @@ def _is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
 
+def _is_connect_failure(exc: BaseException) -> bool:
+    """Tell whether opening a connection failed on the database's side, such as a refused login."""
+    return _is_unavailable(exc) or isinstance(exc, pymysql.err.MySQLError)
+
+
 class Connection:
     """One acquired driver connection that runs named queries.
 
@@ -80,19 +85,19 @@ class Connection:
 
     def __init__(self, database: Database, raw: Any) -> None:
         self._database = database
-        self._raw = raw
+        self.raw = raw
         self._dialect = database.dialect
 
     @property
     def is_closed(self) -> bool:
-        return self._dialect == "mysql" and self._raw.closed
+        return self._dialect == "mysql" and self.raw.closed
 
     async def _call(self, operation: Awaitable[Any], what: str) -> Any:
-        if self._dialect == "mysql" and _transport_closed(self._raw):
+        if self._dialect == "mysql" and _transport_closed(self.raw):
             # Nothing runs between this check and aiomysql's write of the statement.
             if inspect.iscoroutine(operation):
                 operation.close()
-            self._raw.close()
+            self.raw.close()
             raise ConnectionLost("database unavailable", sent=False) from ConnectionResetError(
                 f"the server closed the connection before {what} was sent"
             )
@@ -109,11 +114,11 @@ class Connection:
                 f"{what} timed out after {timeout:g} s"
             )
         except Exception as exc:
-            closed_on_write = isinstance(exc, RuntimeError) and _transport_closed(self._raw)
+            closed_on_write = isinstance(exc, RuntimeError) and _transport_closed(self.raw)
             if self._dialect == "mysql" and (is_connection_lost(exc) or closed_on_write):
                 # aiomysql leaves the connection open after an error packet, such as the one a
                 # server that is shutting down sends. Once closed, the pool drops it on release.
-                self._raw.close()
+                self.raw.close()
                 # aiomysql raises InterfaceError from its check before it writes anything, and
                 # uvloop raises RuntimeError when the write meets a closed socket.
                 sent = not isinstance(exc, pymysql.err.InterfaceError | RuntimeError)
@@ -130,20 +135,23 @@ class Connection:
         return self._database.queries[name].bind(converted)
 
     async def _run(self, sql: str, arguments: dict[str, Any], fetch: bool) -> tuple[list[Row], int]:
-        return await self._call(self._run_on_driver(sql, arguments, fetch), "a query")  # type: ignore[no-any-return]
+        result: tuple[list[Row], int] = await self._call(
+            self._run_on_driver(sql, arguments, fetch), "a query"
+        )
+        return result
 
     async def _run_on_driver(
         self, sql: str, arguments: dict[str, Any], fetch: bool
     ) -> tuple[list[Row], int]:
         if self._dialect == "mysql":
-            async with self._raw.cursor() as cursor:
+            async with self.raw.cursor() as cursor:
                 rowcount = await cursor.execute(sql, arguments)
                 if not fetch:
                     return [], rowcount
                 rows = await cursor.fetchall()
                 names = [column[0] for column in cursor.description]
         else:
-            async with self._raw.execute(sql, arguments) as cursor:
+            async with self.raw.execute(sql, arguments) as cursor:
                 if not fetch:
                     return [], cursor.rowcount
                 rows = await cursor.fetchall()
@@ -171,22 +179,22 @@ class Connection:
 
     async def begin(self) -> None:
         if self._dialect == "mysql":
-            await self._call(self._raw.begin(), "BEGIN")
+            await self._call(self.raw.begin(), "BEGIN")
         else:
             # IMMEDIATE takes the write lock at once, so two writers never deadlock on an upgrade.
-            await self._call(self._raw.execute("BEGIN IMMEDIATE"), "BEGIN")
+            await self._call(self.raw.execute("BEGIN IMMEDIATE"), "BEGIN")
 
     async def commit(self) -> None:
         if self._dialect == "mysql":
-            await self._call(self._raw.commit(), "COMMIT")
+            await self._call(self.raw.commit(), "COMMIT")
         else:
-            await self._call(self._raw.execute("COMMIT"), "COMMIT")
+            await self._call(self.raw.execute("COMMIT"), "COMMIT")
 
     async def rollback(self) -> None:
         if self._dialect == "mysql":
-            await self._call(self._raw.rollback(), "ROLLBACK")
+            await self._call(self.raw.rollback(), "ROLLBACK")
         else:
-            await self._call(self._raw.execute("ROLLBACK"), "ROLLBACK")
+            await self._call(self.raw.execute("ROLLBACK"), "ROLLBACK")
 
     async def rollback_after_error(self) -> None:
         """Roll back after a failed statement; a lost connection needs none and is only logged."""
@@ -226,20 +234,40 @@ class Database:
         self._closed = False
 
     async def connect(self) -> None:
-        """Open the pool; an unreachable database is logged and retried on the first request."""
+        """Open the pool; an unreachable database is logged and retried on the first request.
+
+        A refused login or a missing database does not fix itself, so it stops the start-up.
+        """
         if self.dialect == "sqlite" and self.config.path:
             Path(self.config.path).parent.mkdir(parents=True, exist_ok=True)
         try:
             await self._open()
             async with self.connection() as connection:
+                if self.dialect == "sqlite":
+                    # WAL lets readers run beside the writer; the mode is stored in the file.
+                    wal = connection.raw.execute("PRAGMA journal_mode = WAL")
+                    await connection._call(wal, "PRAGMA")
                 await connection.fetch_all("ping")
         except DatabaseUnavailable as exc:
+            cause = exc.__cause__ or exc
+            if not _is_unavailable(cause):
+                if self._database.is_connected:
+                    await self._database.disconnect()
+                raise DatabaseUnavailable(
+                    f"cannot reach the database ({self.config.describe()}): {cause}"
+                ) from cause
             logger.warning(
-                "cannot reach the database (%s) at startup, so requests get 503 until it is back: %s",
+                "cannot reach the database (%s) at startup; requests get 503 until it is back: %s",
                 self.config.describe(),
-                exc.__cause__ or exc,
+                cause,
             )
             return
+        except (sqlite3.Error, pymysql.err.MySQLError) as exc:
+            if self._database.is_connected:
+                await self._database.disconnect()
+            raise DatabaseUnavailable(
+                f"cannot reach the database ({self.config.describe()}): {exc}"
+            ) from exc
         logger.info("connected to %s", self.config.describe())
 
     async def _open(self) -> None:
@@ -249,7 +277,7 @@ class Database:
                 if not self._database.is_connected:
                     await self._database.connect()
         except Exception as exc:
-            if _is_unavailable(exc):
+            if _is_connect_failure(exc):
                 raise DatabaseUnavailable("database unavailable") from exc
             raise
 
@@ -281,7 +309,7 @@ class Database:
                 f"no database connection within {self.connect_timeout:g} s"
             )
         except Exception as exc:
-            if _is_unavailable(exc):
+            if _is_connect_failure(exc):
                 raise DatabaseUnavailable("database unavailable") from exc
             raise
 
@@ -289,7 +317,7 @@ class Database:
             connection = Connection(self, handle.raw_connection)
             if self.dialect == "sqlite":
                 # Each SQLite connection is new, and foreign keys are a per-connection setting.
-                pragma = connection._raw.execute("PRAGMA foreign_keys = ON")
+                pragma = connection.raw.execute("PRAGMA foreign_keys = ON")
                 await connection._call(pragma, "PRAGMA")
             yield connection
         finally:
@@ -329,7 +357,7 @@ class Database:
         raise AssertionError("unreachable")
 
     async def fetch_all(self, name: str, **params: Any) -> list[Row]:
-        """Run a read; when its connection breaks, the read runs once more on a new one."""
+        """Run a read; a read whose connection was lost is retried once on a new connection."""
         for attempt in (1, 2):
             try:
                 async with self.connection() as connection:

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 
 class ArchiveError(Exception):
-    """Base of the errors the service answers with a JSON body."""
+    """Base of the errors that become a JSON error response."""
 
     status_code = 500
 

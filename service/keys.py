@@ -64,7 +64,7 @@ class ApiKeys:
         assert self._key_file is not None
         entries = parse_key_lines(read_secret_file(self._key_file, "API_KEY_FILE"))
         if not entries:
-            raise ConfigurationError(f"API_KEY_FILE {str(self._key_file)!r} holds no key")
+            raise ConfigurationError(f"API_KEY_FILE {str(self._key_file)!r} contains no key")
         return entries
 
     def _refresh(self) -> None:

@@ -14,7 +14,7 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 # Attributes every LogRecord has; anything else was passed in `extra=` and goes into the JSON line.
 _STANDARD_ATTRIBUTES = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__
-) | {"message", "asctime", "request_id", "taskName"}
+) | {"message", "asctime", "request_id", "taskName", "color_message"}
 
 
 class RequestIdFilter(logging.Filter):
@@ -64,6 +64,9 @@ def configure_logging(level: str = "INFO", log_format: str = "auto") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
 
+    # `databases` repeats our connect line, and yoyo logs every step of every migration.
+    logging.getLogger("databases").setLevel(logging.WARNING)
+    logging.getLogger("yoyo").setLevel(logging.WARNING)
     # The service writes its own line per request, so uvicorn's access log would repeat it.
     logging.getLogger("uvicorn.access").disabled = True
     for name in ("uvicorn", "uvicorn.error"):

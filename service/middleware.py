@@ -82,7 +82,7 @@ class RequestLogMiddleware:
 
 
 class ApiKeyMiddleware:
-    """Answer 401 to any request without a valid X-API-Key, except on the public paths."""
+    """Reject with 401 any request without a valid X-API-Key, except on the public paths."""
 
     def __init__(self, app: ASGIApp, keys: ApiKeys, public_paths: frozenset[str]) -> None:
         self.app = app
@@ -96,8 +96,10 @@ class ApiKeyMiddleware:
 
         presented = Headers(scope=scope).get("x-api-key")
         if not self.keys.is_valid(presented):
-            reason = "missing" if not presented else "invalid"
-            logger.warning("rejected a request with a %s API key: %s %s", reason, scope["method"], scope["path"])
+            reason = "no" if not presented else "an invalid"
+            logger.warning(
+                "rejected a request with %s API key: %s %s", reason, scope["method"], scope["path"]
+            )
             error = Unauthorized(
                 "missing API key: send it in the X-API-Key header"
                 if not presented
@@ -110,7 +112,7 @@ class ApiKeyMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Answer 413 to bodies over `max_bytes`, by Content-Length or by counting a chunked stream."""
+    """Reject with 413 any body over `max_bytes`, by Content-Length or by counting a chunked stream."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -134,7 +136,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    # Raised inside the endpoint's body read, so the handler table answers 413.
+                    # Raised inside the endpoint's body read, so the handler table turns it into a 413 response.
                     raise self._too_large()
             return message
 

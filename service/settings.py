@@ -139,10 +139,17 @@ class DatabaseConfig:
                     "DATABASE_URL for MySQL needs a user, a host and a database, "
                     "as in mysql://user:password@host:3306/database"
                 )
+            try:
+                port = parts.port
+            except ValueError:
+                # urllib's message quotes the port text, which can be part of a password.
+                raise ConfigurationError(
+                    "DATABASE_URL has an invalid port: use a number from 1 to 65535"
+                ) from None
             return cls(
                 backend="mysql",
                 host=parts.hostname,
-                port=parts.port or DEFAULT_MYSQL_PORT,
+                port=port or DEFAULT_MYSQL_PORT,
                 user=unquote(parts.username),
                 password=unquote(parts.password or ""),
                 database=unquote(database),

@@ -472,7 +472,7 @@ def test_server_down_at_startup_recovers_without_restart(
         up = client.post("/api/v1/sessions", json={"guildId": 1})
         ready = client.get("/api/v1/ready")
 
-    assert "at startup, so requests get 503 until it is back" in caplog.text
+    assert "at startup; requests get 503 until it is back" in caplog.text
     assert down.status_code == 503
     assert down.json() == UNAVAILABLE
     assert up.status_code == 201

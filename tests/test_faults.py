@@ -572,6 +572,7 @@ def test_ready_with_pending_migrations(unmigrated_config: DatabaseConfig) -> Non
 
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"
-    assert response.json()["error"] == "migrations pending: 0001_create_archive"
+    assert response.json()["error"].startswith("migrations pending: ")
+    assert "0001_create_archive" in response.json()["error"]
     assert seconds < 1
     assert after_migrate.status_code == 200

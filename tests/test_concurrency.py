@@ -1,4 +1,4 @@
-"""Concurrent requests on one session and one play, sent to a real uvicorn server on both backends."""
+"""Concurrent requests on one session and on one play, sent to a real uvicorn server."""
 
 from __future__ import annotations
 

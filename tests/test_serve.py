@@ -20,7 +20,7 @@ from tests.conftest import MYSQL_SERVER, TEST_API_KEY, mysql_connect, query_sql
 from tests.mariadb_server import free_port
 from tests.test_faults import BackgroundRequest, track_body, wait_for_statement
 
-# Seconds to wait for the service to answer its first request, or to exit after SIGTERM.
+# Seconds to wait for the service to serve its first request, or to exit after SIGTERM.
 STARTUP_TIMEOUT_SECONDS = 20
 EXIT_TIMEOUT_SECONDS = 15
 # Seconds a request is held in the database after SIGTERM, to show that shutdown waits for it.
@@ -49,7 +49,7 @@ class ServiceProcess:
             "LOG_LEVEL": "INFO",
         }
         with self.log_path.open("wb") as log:
-            # The working directory holds no .env, so only these settings apply.
+            # The working directory contains no .env, so only these settings apply.
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "service", "serve", *arguments],
                 cwd=workdir,
@@ -178,7 +178,7 @@ def test_two_workers_share_no_state(
     # A new connection per request, so the kernel hands each one to a worker that accepts.
     client = service.client(limits=httpx.Limits(max_keepalive_connections=0))
 
-    # Each worker in turn serves alone while the other is stopped; uvicorn's supervisor replaces
+    # Each worker in turn serves alone while the other is stopped. uvicorn's supervisor replaces
     # a worker that misses its 5 s health check, so each phase stays well below that.
     os.kill(workers[0], signal.SIGSTOP)
     try:

@@ -240,6 +240,7 @@ class Database:
         """
         if self.dialect == "sqlite" and self.config.path:
             Path(self.config.path).parent.mkdir(parents=True, exist_ok=True)
+        self._closed = False
         try:
             await self._open()
             async with self.connection() as connection:
@@ -296,7 +297,9 @@ class Database:
         """
         if not self._database.is_connected:
             if self._closed:
-                raise DatabaseUnavailable("database unavailable: the service is shutting down")
+                raise DatabaseUnavailable("database unavailable") from ConnectionError(
+                    "the pool is closed because the service is shutting down"
+                )
             await self._open()
         handle = self._database.connection()
         try:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from pydantic import ValidationError
 from service import __version__
 from service.keys import ApiKeys, generate_key, hash_key
 from service.logs import configure_logging
-from service.migrate import apply_migrations, pending_migrations
+from service.migrate import apply_migrations, driver_message, pending_migrations
 from service.settings import ConfigurationError, Settings
 
 logger = logging.getLogger("service")
@@ -64,6 +66,37 @@ def use_local_key(settings: Settings) -> None:
     settings.api_key_file = LOCAL_KEY_FILE
 
 
+def check_serving(settings: Settings, workers: int) -> None:
+    """Raise ConfigurationError when `serve` could not run with these settings."""
+    if settings.database().backend == "sqlite" and workers > 1:
+        raise ConfigurationError(
+            "the embedded SQLite database serves one process: set WORKERS=1, or use MySQL for more"
+        )
+    ApiKeys.from_settings(settings)
+
+
+def prepare_metrics_dir(workers: int) -> Path | None:
+    """Empty PROMETHEUS_MULTIPROC_DIR, or create one for several workers; return one we created.
+
+    Each worker then writes its metrics to files there, and a scrape of any worker reports the
+    sum over all of them. Files left by an earlier run would add old counts, so they go first.
+    """
+    from service.metrics import MULTIPROCESS_DIR_VARIABLE
+
+    configured = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+    if configured:
+        directory = Path(configured)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+        return None
+    if workers == 1:
+        return None
+    created = Path(tempfile.mkdtemp(prefix="mocbot-archive-metrics-"))
+    os.environ[MULTIPROCESS_DIR_VARIABLE] = str(created)
+    return created
+
+
 def command_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -73,28 +106,29 @@ def command_serve(args: argparse.Namespace) -> int:
         use_local_key(settings)
     config = settings.database()
     workers = args.workers or settings.workers
-    if config.backend == "sqlite" and workers > 1:
-        raise ConfigurationError(
-            "the embedded SQLite database serves one process: set WORKERS=1, or use MySQL for more"
-        )
-    ApiKeys.from_settings(settings)
+    check_serving(settings, workers)
 
     logger.info("starting mocbot-archive %s on %s", __version__, config.describe())
     applied = apply_migrations(config)
     logger.info("applied %d migrations", len(applied)) if applied else logger.info("schema is current")
 
-    uvicorn.run(
-        "service.cli:build_app",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.trusted_proxies,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
+    created_metrics_dir = prepare_metrics_dir(workers)
+    try:
+        uvicorn.run(
+            "service.cli:build_app",
+            factory=True,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.trusted_proxies,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+    finally:
+        if created_metrics_dir is not None:
+            shutil.rmtree(created_metrics_dir, ignore_errors=True)
     return 0
 
 
@@ -118,10 +152,17 @@ def command_migrate(args: argparse.Namespace) -> int:
 def command_check(args: argparse.Namespace) -> int:
     settings = load_settings()
     config = settings.database()
-    ApiKeys.from_settings(settings)
+    check_serving(settings, settings.workers)
     print(f"settings: valid; database: {config.describe()}")
 
-    pending = pending_migrations(config)
+    try:
+        pending = pending_migrations(config)
+    except ConfigurationError:
+        raise
+    except Exception as exc:
+        raise ConfigurationError(
+            f"cannot read the applied migrations of {config.describe()}: {driver_message(exc)}"
+        ) from exc
     print("database: reachable")
     if pending:
         print(f"migrations: {len(pending)} pending ({', '.join(pending)}); run 'migrate'")

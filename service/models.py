@@ -80,10 +80,12 @@ def _text(max_length: int) -> Any:
     return Annotated[str, PlainValidator(check), WithJsonSchema(schema)]
 
 
+# Decimal digits without leading zeros, 1 to 19 of them; the range check is the parser's.
+SNOWFLAKE_PATTERN = "^[1-9][0-9]{0,18}$"
 SNOWFLAKE_SCHEMA = {
     "oneOf": [
         {"type": "integer", "minimum": 1, "maximum": MAX_SNOWFLAKE},
-        {"type": "string", "pattern": "^[0-9]+$"},
+        {"type": "string", "pattern": SNOWFLAKE_PATTERN},
     ],
     "description": "Discord snowflake, as a JSON integer or a string of decimal digits",
 }

@@ -23,6 +23,7 @@ from typing_extensions import NotRequired, TypedDict
 from service import __version__, docs
 from service.models import (
     MAX_LISTENERS,
+    SNOWFLAKE_PATTERN,
     CreateSessionRequest,
     CreateTrackPlayRequest,
     EndSessionRequest,
@@ -197,7 +198,7 @@ def _snowflake_path(name: str, what: str, example: int) -> Parameter:
     return Parameter(
         name,
         "path",
-        {"type": "string", "pattern": "^[0-9]{1,19}$"},
+        {"type": "string", "pattern": SNOWFLAKE_PATTERN},
         f"Discord snowflake of the {what}, from 1 to {MAX_SNOWFLAKE}",
         example=str(example),
     )
@@ -214,10 +215,11 @@ LIMIT_PARAMETER = Parameter(
     f"Maximum number of items to return; larger values are treated as {MAX_LIMIT}",
     example=20,
 )
+GUILD_IDS_PATTERN = "^[1-9][0-9]{0,18}(,[1-9][0-9]{0,18})*$"
 GUILD_IDS_PARAMETER = Parameter(
     "guildIds",
     "query",
-    {"type": "string", "pattern": "^[0-9]{1,19}(,[0-9]{1,19})*$"},
+    {"type": "string", "pattern": GUILD_IDS_PATTERN},
     f"Comma-separated guild snowflakes, at most {MAX_GUILD_IDS} distinct ones; "
     "spaces around items and empty items are ignored",
     required=True,
@@ -257,7 +259,8 @@ def _errors(*codes: int) -> dict[int, Reply | str]:
 
 REQUEST_EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     CreateSessionRequest: {"guildId": str(GUILD_ID)},
-    EndSessionRequest: {"endedAt": "2026-01-16T11:42:10.500Z"},
+    # No endedAt: a fixed time would be before the start of any session or play created later.
+    EndSessionRequest: {},
     CreateTrackPlayRequest: {
         "source": "youtube",
         "sourceId": "dQw4w9WgXcQ",
@@ -268,7 +271,7 @@ REQUEST_EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "queuedByUser": str(USER_ID),
         "listenerIds": [str(USER_ID), "301234567890123456"],
     },
-    EndTrackPlayRequest: {"playedDurationMs": 213000, "endedAt": "2026-01-16T10:34:35.000Z"},
+    EndTrackPlayRequest: {"playedDurationMs": 213000},
 }
 
 SESSION_LINKS = {
@@ -350,7 +353,8 @@ def operations(seed_count_default: int) -> dict[tuple[str, str], Operation]:
         ("PATCH", "/api/v1/sessions/{sessionId}"): Operation(
             summary="End a session",
             description=(
-                "Ends the session at `endedAt`, or now when the body is empty or has no `endedAt`. "
+                "Ends the session at `endedAt`, or now when the body is empty or has no `endedAt`; "
+                "`endedAt` must not be before the session started. "
                 "A session without track plays is deleted instead, and the answer is 204. "
                 "Ending a session that already ended returns it unchanged."
             ),
@@ -401,7 +405,8 @@ def operations(seed_count_default: int) -> dict[tuple[str, str], Operation]:
         ("PATCH", "/api/v1/tracks/{trackPlayId}"): Operation(
             summary="End a track play",
             description=(
-                "Stores how long the track played. The play counts as a listen when it played for "
+                "Stores how long the track played, ended at `endedAt` or now; `endedAt` must not be "
+                "before the play started. The play counts as a listen when it played for "
                 "at least MIN_LISTEN_MS, or for MIN_LISTEN_FRACTION of a shorter track; a track "
                 "shorter than MIN_LISTEN_MS never counts. The first end wins: later ends return "
                 "the play as first stored."

@@ -94,6 +94,7 @@ def prepare_metrics_dir(workers: int) -> Path | None:
         return None
     created = Path(tempfile.mkdtemp(prefix="mocbot-archive-metrics-"))
     os.environ[MULTIPROCESS_DIR_VARIABLE] = str(created)
+    logger.info("the %d workers keep their metrics in %s", workers, created)
     return created
 
 

@@ -18,7 +18,12 @@ from service import docs, metrics, openapi
 from service.db import Database
 from service.errors import EXCEPTION_HANDLERS
 from service.keys import ApiKeys
-from service.middleware import API_PREFIX, ApiKeyMiddleware, BodyLimitMiddleware, RequestLogMiddleware
+from service.middleware import (
+    API_PREFIX,
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+    RequestLogMiddleware,
+)
 from service.migrate import pending_migrations
 from service.routes import artists, health, recents, sessions, tracks
 from service.rules import ListenRule
@@ -41,7 +46,9 @@ API_ROUTES: list[BaseRoute] = [
     Route("/tracks/{trackPlayId}", tracks.get_track_play, methods=["GET"]),
     Route("/tracks/{trackPlayId}", tracks.end_track_play, methods=["PATCH"]),
     Route("/tracks/{trackPlayId}/listeners", tracks.list_listeners, methods=["GET"]),
-    Route("/guilds/{guildId}/tracks/recent", recents.get_recent_track_plays_by_guild, methods=["GET"]),
+    Route(
+        "/guilds/{guildId}/tracks/recent", recents.get_recent_track_plays_by_guild, methods=["GET"]
+    ),
     Route("/users/{userId}/tracks/recent", recents.get_recent_track_plays_by_user, methods=["GET"]),
     Route(
         "/guilds/{guildId}/artists/recommended",

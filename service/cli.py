@@ -111,7 +111,9 @@ def command_serve(args: argparse.Namespace) -> int:
 
     logger.info("starting mocbot-archive %s on %s", __version__, config.describe())
     applied = apply_migrations(config)
-    logger.info("applied %d migrations", len(applied)) if applied else logger.info("schema is current")
+    logger.info("applied %d migrations", len(applied)) if applied else logger.info(
+        "schema is current"
+    )
 
     created_metrics_dir = prepare_metrics_dir(workers)
     try:
@@ -175,7 +177,9 @@ def command_check(args: argparse.Namespace) -> int:
 def command_hash_key(args: argparse.Namespace) -> int:
     key = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
     if not key:
-        raise ConfigurationError("hash-key reads the key from standard input, but got an empty line")
+        raise ConfigurationError(
+            "hash-key reads the key from standard input, but got an empty line"
+        )
     print(hash_key(key))
     return 0
 

@@ -84,7 +84,9 @@ def error_response(error: ArchiveError, headers: dict[str, str] | None = None) -
 async def handle_archive_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ArchiveError)
     if isinstance(exc, DatabaseUnavailable):
-        logger.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc.__cause__)
+        logger.warning(
+            "database unavailable for %s %s: %s", request.method, request.url.path, exc.__cause__
+        )
     return error_response(exc)
 
 

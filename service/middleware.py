@@ -40,7 +40,9 @@ class RequestLogMiddleware:
     response is complete this layer drops the exception, so the server does not log it twice.
     """
 
-    def __init__(self, app: ASGIApp, observers: list[Callable[[Scope, int, float], None]] | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, observers: list[Callable[[Scope, int, float], None]] | None = None
+    ) -> None:
         self.app = app
         self.observers = observers or []
 
@@ -50,7 +52,9 @@ class RequestLogMiddleware:
             return
 
         client_id = Headers(scope=scope).get("x-request-id")
-        request_id = client_id if client_id and _CLIENT_REQUEST_ID.fullmatch(client_id) else uuid.uuid4().hex
+        request_id = (
+            client_id if client_id and _CLIENT_REQUEST_ID.fullmatch(client_id) else uuid.uuid4().hex
+        )
         token = request_id_var.set(request_id)
         status_code = 500
         response_complete = False
@@ -112,7 +116,12 @@ class ApiKeyMiddleware:
         presented = Headers(scope=scope).get("x-api-key")
         if not self.keys.is_valid(presented):
             reason = "missing" if not presented else "invalid"
-            logger.warning("rejected a request with a %s API key: %s %s", reason, scope["method"], scope["path"])
+            logger.warning(
+                "rejected a request with a %s API key: %s %s",
+                reason,
+                scope["method"],
+                scope["path"],
+            )
             error = Unauthorized(
                 "missing API key: send it in the X-API-Key header"
                 if not presented

@@ -57,7 +57,9 @@ def _duration(value: object) -> int:
 def _text(max_length: int) -> Any:
     def check(value: object) -> str:
         if not isinstance(value, str):
-            raise PydanticCustomError("text", "must be a string, got {value}", {"value": show(value)})
+            raise PydanticCustomError(
+                "text", "must be a string, got {value}", {"value": show(value)}
+            )
         if not value.strip():
             raise PydanticCustomError("text", "must not be empty or only whitespace")
         if len(value) > max_length:

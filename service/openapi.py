@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 import orjson
 from pydantic import BaseModel, Field, TypeAdapter
@@ -18,7 +18,7 @@ from pydantic_core import core_schema
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from service import __version__, docs
 from service.models import (
@@ -240,13 +240,33 @@ def _seed_count_parameter(default: int) -> Parameter:
 
 # Error responses, by status code; each has the {"error": ..., "details"?: [...]} body.
 ERROR_RESPONSES: dict[int, tuple[str, str, str]] = {
-    400: ("BadRequest", "Invalid input; the message names the value", "limit must be a positive integer, got 'abc'"),
-    401: ("Unauthorized", "Missing or invalid API key", "missing API key: send it in the X-API-Key header"),
+    400: (
+        "BadRequest",
+        "Invalid input; the message names the value",
+        "limit must be a positive integer, got 'abc'",
+    ),
+    401: (
+        "Unauthorized",
+        "Missing or invalid API key",
+        "missing API key: send it in the X-API-Key header",
+    ),
     404: ("NotFound", "No such session or track play", f"session '{SESSION_ID}' not found"),
-    409: ("Conflict", "The session has ended", f"session '{SESSION_ID}' has ended; start a new session to add tracks"),
+    409: (
+        "Conflict",
+        "The session has ended",
+        f"session '{SESSION_ID}' has ended; start a new session to add tracks",
+    ),
     413: ("PayloadTooLarge", "Request body over 64 KiB", "request body is larger than 64 KiB"),
-    415: ("UnsupportedMediaType", "Request body is not JSON", "request body must be application/json, got Content-Type 'text/plain'"),
-    503: ("DatabaseUnavailable", "The database does not answer; retry later", "database unavailable"),
+    415: (
+        "UnsupportedMediaType",
+        "Request body is not JSON",
+        "request body must be application/json, got Content-Type 'text/plain'",
+    ),
+    503: (
+        "DatabaseUnavailable",
+        "The database does not answer; retry later",
+        "database unavailable",
+    ),
 }
 READ_ERRORS = (400, 401, 503)
 RECORD_ERRORS = (400, 401, 404, 503)
@@ -341,14 +361,20 @@ def operations(seed_count_default: int) -> dict[tuple[str, str], Operation]:
             summary="Start a listening session in a guild",
             tag="sessions",
             body=CreateSessionRequest,
-            responses={201: Reply("The new session", Session, SESSION_EXAMPLE), **_errors(*WRITE_ERRORS)},
+            responses={
+                201: Reply("The new session", Session, SESSION_EXAMPLE),
+                **_errors(*WRITE_ERRORS),
+            },
             links={201: SESSION_LINKS},
         ),
         ("GET", "/api/v1/sessions/{sessionId}"): Operation(
             summary="Read one session",
             tag="sessions",
             parameters=(SESSION_ID_PARAMETER,),
-            responses={200: Reply("The session", Session, ENDED_SESSION_EXAMPLE), **_errors(*RECORD_ERRORS)},
+            responses={
+                200: Reply("The session", Session, ENDED_SESSION_EXAMPLE),
+                **_errors(*RECORD_ERRORS),
+            },
         ),
         ("PATCH", "/api/v1/sessions/{sessionId}"): Operation(
             summary="End a session",
@@ -540,16 +566,16 @@ def operations(seed_count_default: int) -> dict[tuple[str, str], Operation]:
             ),
             tag="probes",
             responses={
-                200: Reply(
-                    "The metrics", media_type=PROMETHEUS_TEXT, schema={"type": "string"}
-                ),
+                200: Reply("The metrics", media_type=PROMETHEUS_TEXT, schema={"type": "string"}),
                 401: "Unauthorized",
             },
         ),
     }
 
 
-def mounted_routes(routes: Sequence[BaseRoute], prefix: str = "") -> Iterator[tuple[str, str, Route]]:
+def mounted_routes(
+    routes: Sequence[BaseRoute], prefix: str = ""
+) -> Iterator[tuple[str, str, Route]]:
     """Yield (method, full path template, route) for every endpoint; HEAD goes with GET."""
     for route in routes:
         if isinstance(route, Mount):
@@ -610,7 +636,9 @@ def _reply(reply: Reply | str, schemas: _Schemas) -> dict[str, Any]:
     document: dict[str, Any] = {"description": reply.description, "headers": headers}
     if reply.model is None and reply.schema is None:
         return document
-    schema = reply.schema if reply.model is None else schemas.reference(reply.model, "serialization")
+    schema = (
+        reply.schema if reply.model is None else schemas.reference(reply.model, "serialization")
+    )
     media: dict[str, Any] = {"schema": schema}
     if reply.example is not None:
         media["example"] = reply.example
@@ -684,7 +712,7 @@ def build_openapi(
             "description": (
                 "Sessions, track plays, recents and recommended artists. Every route but the "
                 f"probes and the documentation needs the API key in the `{API_KEY_HEADER}` "
-                "header. Errors have the body `{\"error\": \"...\"}`, with `details` per field "
+                'header. Errors have the body `{"error": "..."}`, with `details` per field '
                 "for an invalid request body. Timestamps are RFC 3339 in UTC with milliseconds; "
                 "snowflakes are accepted as JSON integers or strings of digits."
             ),
@@ -697,7 +725,10 @@ def build_openapi(
                     "description": description,
                     "headers": {"X-Request-ID": {"$ref": "#/components/headers/RequestId"}},
                     "content": {
-                        "application/json": {"schema": error_reference, "example": {"error": example}}
+                        "application/json": {
+                            "schema": error_reference,
+                            "example": {"error": example},
+                        }
                     },
                 }
                 for name, description, example in ERROR_RESPONSES.values()

@@ -76,9 +76,7 @@ def parse_timestamp(value: object, field: str, now: datetime | None = None) -> d
 
     now = now or datetime.now(UTC)
     if moment > now + MAX_CLOCK_SKEW:
-        raise InvalidInput(
-            f"{field} is more than 5 minutes in the future, got {show(value)}"
-        )
+        raise InvalidInput(f"{field} is more than 5 minutes in the future, got {show(value)}")
     return moment
 
 

@@ -177,9 +177,7 @@ class Queries:
                         f"at {first.path}:{first.line}"
                     )
                 seen[key] = block
-                if block.dialect == dialect or (
-                    block.dialect is None and block.name not in chosen
-                ):
+                if block.dialect == dialect or (block.dialect is None and block.name not in chosen):
                     chosen[block.name] = block
 
         for name, dialect_name in seen:

@@ -81,9 +81,7 @@ class Settings(BaseSettings):
     def _mysql_from_parts(self) -> DatabaseConfig:
         for name in ("mysql_user", "mysql_database"):
             if not getattr(self, name):
-                raise ConfigurationError(
-                    f"{name.upper()} is required when MYSQL_HOST is set"
-                )
+                raise ConfigurationError(f"{name.upper()} is required when MYSQL_HOST is set")
 
         password = ""
         if self.mysql_password_file is not None:

@@ -53,7 +53,10 @@ def find_or_install_chromium() -> str:
         reason = "chromium is missing and apt-get cannot run here as root to install it"
     else:
         environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        for command in (
+            ["apt-get", "update", "-qq"],
+            ["apt-get", "install", "-y", "-qq", "chromium"],
+        ):
             result = subprocess.run(
                 command,
                 capture_output=True,
@@ -112,7 +115,9 @@ class DevToolsSession:
             self.events.errors.append(f"exception: {text}")
         elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
             entry = params["entry"]
-            self.events.errors.append(f"log ({entry['source']}): {entry['text']} {entry.get('url', '')}")
+            self.events.errors.append(
+                f"log ({entry['source']}): {entry['text']} {entry.get('url', '')}"
+            )
         elif method == "Network.requestWillBeSent":
             self.events.requested_urls.append(params["request"]["url"])
         elif method == "Network.loadingFailed" and not params.get("canceled"):
@@ -135,7 +140,9 @@ class DevToolsSession:
 
     async def open_page(self) -> None:
         target = await self.send("Target.createTarget", url="about:blank")
-        attached = await self.send("Target.attachToTarget", targetId=target["targetId"], flatten=True)
+        attached = await self.send(
+            "Target.attachToTarget", targetId=target["targetId"], flatten=True
+        )
         self._session_id = attached["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
             await self.send(f"{domain}.enable")

@@ -92,7 +92,9 @@ def start_server(config: DatabaseConfig, directory: Path, **overrides: str) -> L
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"the server exited with {process.returncode}:\n{server.log_text()}")
+            raise AssertionError(
+                f"the server exited with {process.returncode}:\n{server.log_text()}"
+            )
         try:
             if httpx.get(f"{server.url}/api/v1/health", timeout=1).status_code == 200:
                 return server
@@ -100,4 +102,6 @@ def start_server(config: DatabaseConfig, directory: Path, **overrides: str) -> L
             pass
         time.sleep(0.1)
     server.stop()
-    raise AssertionError(f"the server did not answer within {START_TIMEOUT_SECONDS} s:\n{server.log_text()}")
+    raise AssertionError(
+        f"the server did not answer within {START_TIMEOUT_SECONDS} s:\n{server.log_text()}"
+    )

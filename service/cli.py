@@ -1,4 +1,4 @@
-"""The command line: `python -m service` or `mocbot-archive`, with serve, migrate, check and hash-key."""
+"""The command line, `python -m service` or `mocbot-archive`: serve, migrate, check, hash-key."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def build_app():  # type: ignore[no-untyped-def]
 
 
 def use_local_key(settings: Settings) -> None:
-    """Point API_KEY_FILE at .local-secrets/api-key when no key is configured, creating the file once."""
+    """Point API_KEY_FILE at .local-secrets/api-key when no key is configured, creating it once."""
     if settings.api_key is not None or settings.api_key_file is not None:
         return
     if not LOCAL_KEY_FILE.exists():

@@ -1,4 +1,4 @@
-"""The database: a `databases` pool for MySQL/MariaDB or SQLite, running the named queries of `sql/`.
+"""The database: a `databases` pool for MySQL/MariaDB or SQLite, running the named queries of sql/.
 
 All use of the `databases` library stays in this module. It provides the pool and the connections.
 Each named query was compiled once at load time to the driver's own parameter style, so a query
@@ -29,7 +29,7 @@ from service.timestamps import from_database, to_database
 
 logger = logging.getLogger(__name__)
 
-# MySQL client and server error codes that mean the connection is gone, not that the query was wrong.
+# MySQL client and server error codes meaning the connection is gone, not that the query was wrong.
 CONNECTION_LOST_CODES = frozenset({1053, 1927, 2003, 2006, 2013, 2055})
 # SQLite: milliseconds a writer waits for another connection's lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 5000

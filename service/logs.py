@@ -1,4 +1,4 @@
-"""Logging setup: JSON lines or readable text, each line carrying the id of the request it serves."""
+"""Logging setup: JSON lines or readable text, each line with the id of the request it serves."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO", log_format: str = "auto") -> None:
-    """Send every log line to stderr, as JSON unless stderr is a terminal or `log_format` is text."""
+    """Send every log line to stderr: JSON, or text when `log_format` or a terminal asks for it."""
     if log_format == "auto":
         log_format = "text" if sys.stderr.isatty() else "json"
 

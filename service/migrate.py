@@ -50,7 +50,7 @@ def pending_migrations(config: DatabaseConfig) -> list[str]:
 
 
 def apply_migrations(config: DatabaseConfig) -> list[str]:
-    """Apply every pending migration and return their ids; concurrent callers wait for each other."""
+    """Apply every pending migration and return their ids; concurrent callers wait in turn."""
     backend = _backend(config)
     try:
         with backend.lock(timeout=MIGRATION_LOCK_TIMEOUT_SECONDS):

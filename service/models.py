@@ -29,7 +29,8 @@ def _snowflake(value: object) -> int:
     except InvalidInput as exc:
         raise PydanticCustomError(
             "snowflake",
-            "must be a snowflake from 1 to {maximum} (an integer or a string of digits), got {value}",
+            "must be a snowflake from 1 to {maximum} (an integer or a string of digits), "
+            "got {value}",
             {"maximum": MAX_SNOWFLAKE, "value": show(value)},
         ) from exc
 

@@ -431,8 +431,8 @@ def operations(seed_count_default: int) -> dict[tuple[str, str], Operation]:
         ("PATCH", "/api/v1/tracks/{trackPlayId}"): Operation(
             summary="End a track play",
             description=(
-                "Stores how long the track played, ended at `endedAt` or now; `endedAt` must not be "
-                "before the play started. The play counts as a listen when it played for "
+                "Stores how long the track played, ended at `endedAt` or now; `endedAt` must "
+                "not be before the play started. The play counts as a listen when it played for "
                 "at least MIN_LISTEN_MS, or for MIN_LISTEN_FRACTION of a shorter track; a track "
                 "shorter than MIN_LISTEN_MS never counts. The first end wins: later ends return "
                 "the play as first stored."

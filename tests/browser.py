@@ -1,4 +1,4 @@
-"""Headless Debian Chromium driven over the DevTools protocol, for tests of pages the service serves."""
+"""Headless Debian Chromium, driven over the DevTools protocol, for tests of the service's pages."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ class PageEvents:
 
 
 class DevToolsSession:
-    """One page target of the browser, attached in flat mode, sending commands and keeping events."""
+    """One page of the browser, attached in flat mode: sends commands and records events."""
 
     def __init__(self, socket: ClientConnection) -> None:
         self._socket = socket

@@ -1,4 +1,4 @@
-"""Run the real service (`python -m service serve`) on 127.0.0.1 for tests that need a live server."""
+"""Run the real service (`python -m service serve`) on 127.0.0.1, for tests of a live server."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def server_environment(config: DatabaseConfig, port: int, **overrides: str) -> d
 
 
 def start_server(config: DatabaseConfig, directory: Path, **overrides: str) -> LiveServer:
-    """Start `serve` in `directory` (so no .env of the checkout applies) and wait until it answers."""
+    """Start `serve` in `directory`, so no .env of the checkout applies, and wait for it."""
     port = free_port()
     log_path = directory / f"server-{port}.log"
     with log_path.open("wb") as log_file:

@@ -1,4 +1,4 @@
-"""The documentation page in a real headless Chromium: it loads offline, lists the routes, logs no error."""
+"""The docs page in headless Chromium: it loads offline, lists the routes and logs no error."""
 
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ TRY_OPERATION_SCRIPT = """
   block.querySelector(".opblock-summary-control").click();
   (await waitFor(() => block.querySelector(".try-out__btn"))).click();
   (await waitFor(() => block.querySelector(".execute"))).click();
-  const status = await waitFor(() => block.querySelector(".live-responses-table tbody .response-col_status"));
+  const status = await waitFor(
+    () => block.querySelector(".live-responses-table tbody .response-col_status"));
   return status.textContent.trim();
 })()
 """

@@ -1,4 +1,4 @@
-"""Logs of the live service: JSON or text, one line per request, and the request id on every line."""
+"""Logs of the live service: JSON or text, one line per request, the request id on every line."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Prometheus metrics: requests by route template, pool and queries, plays, process, several workers."""
+"""Prometheus metrics: requests by route template, pool, queries, plays, process, two workers."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
-from service import docs, metrics, openapi
+from service import docs, metrics, openapi, operations
 from service.db import Database
 from service.errors import EXCEPTION_HANDLERS
 from service.keys import ApiKeys
@@ -152,6 +152,8 @@ def create_app(settings: Settings, keys: ApiKeys | None = None) -> Starlette:
     app.state.keys = keys
     app.state.listen_rule = ListenRule(settings.min_listen_ms, settings.min_listen_fraction)
     app.state.migration_status = MigrationStatus(config)
-    document = openapi.build_openapi(app.routes, openapi.operations(settings.recommend_seed_count))
+    document = openapi.build_openapi(
+        app.routes, operations.operations(settings.recommend_seed_count)
+    )
     app.state.openapi_json = openapi.encode(document)
     return app

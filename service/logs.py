@@ -57,7 +57,7 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO", log_format: str = "auto") -> None:
-    """Send every log line to stderr: JSON, or text when `log_format` or a terminal asks for it."""
+    """Send every log line to stderr as JSON, or as text for `text` and for `auto` on a terminal."""
     if log_format == "auto":
         log_format = "text" if sys.stderr.isatty() else "json"
 

@@ -18,7 +18,7 @@ import orjson
 from service.settings import DatabaseConfig
 from tests.conftest import TEST_API_KEY
 
-# Seconds to wait for a started server to answer its health probe.
+# Seconds to wait for a started server to respond to its health probe.
 START_TIMEOUT_SECONDS = 30
 # Seconds a stopped server gets to drain before it is killed.
 STOP_TIMEOUT_SECONDS = 15

@@ -22,8 +22,8 @@ from tests.live import LiveServer, start_server
 RENDER_TIMEOUT_SECONDS = 30
 TRIED_OPERATION = "/api/v1/users/{userId}/tracks/recent"
 
-# Authorize with the key, open one operation, press "Try it out" and "Execute" as a user would;
-# the path parameter keeps the example value that Swagger UI fills in.
+# Authorize with the key, open one operation, and press "Try it out" and "Execute" as a user would.
+# The path parameter keeps the example value that Swagger UI fills in.
 TRY_OPERATION_SCRIPT = """
 (async () => {
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -14,7 +14,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.testclient import TestClient
 
 from service.app import create_app
-from service.openapi import build_openapi, operations
+from service.openapi import build_openapi
+from service.operations import operations
 from service.settings import DatabaseConfig
 from tests.conftest import make_settings
 

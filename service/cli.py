@@ -193,11 +193,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="apply pending migrations, then serve the API")
+    serve = commands.add_parser(
+        "serve",
+        help="apply pending migrations, then serve the API",
+        description="Apply pending migrations, then serve the API until SIGTERM, letting requests "
+        f"in flight finish for up to {GRACEFUL_SHUTDOWN_SECONDS} seconds. With more than one "
+        "worker, metrics are kept in PROMETHEUS_MULTIPROC_DIR (created under TMPDIR when unset).",
+    )
     serve.add_argument("--host", help="address to listen on (default: HOST, or 0.0.0.0)")
     serve.add_argument("--port", type=int, help="TCP port to listen on (default: PORT, or 9000)")
     serve.add_argument(
-        "--workers", type=int, help="number of worker processes (default: WORKERS, or 1)"
+        "--workers",
+        type=int,
+        help="number of worker processes (default: WORKERS, or 1); more than 1 needs MySQL",
     )
     serve.add_argument(
         "--local-key",
@@ -206,19 +214,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=command_serve)
 
-    migrate = commands.add_parser("migrate", help="apply pending schema migrations and exit")
+    migrate = commands.add_parser(
+        "migrate",
+        help="apply pending schema migrations and exit",
+        description="Apply pending schema migrations and exit. Processes that migrate at the "
+        "same time wait for each other.",
+    )
     migrate.add_argument(
         "--dry-run", action="store_true", help="print what would be applied and change nothing"
     )
     migrate.set_defaults(handler=command_migrate)
 
     check = commands.add_parser(
-        "check", help="validate settings, reach the database and report pending migrations"
+        "check",
+        help="validate settings, reach the database and report pending migrations",
+        description="Validate the settings, connect to the database and report pending "
+        "migrations. Exit status: 0 when all is well, 1 when migrations are pending, 2 with one "
+        "error line on any other problem.",
     )
     check.set_defaults(handler=command_check)
 
     hash_command = commands.add_parser(
-        "hash-key", help="read an API key from standard input and print its SHA-512 digest"
+        "hash-key",
+        help="read an API key from standard input and print its SHA-512 digest",
+        description="Read an API key from the first line of standard input and print its "
+        "SHA-512 hex digest, which API_KEY_FILE accepts in place of the key.",
     )
     hash_command.set_defaults(handler=command_hash_key)
     return parser

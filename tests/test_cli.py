@@ -69,6 +69,14 @@ def test_cli_help_names_setting_and_unit(tmp_path: Path) -> None:
     assert "--host HOST address to listen on (default: HOST, or 0.0.0.0)" in help_text
     assert "TCP port to listen on (default: PORT, or 9000)" in help_text
     assert "number of worker processes (default: WORKERS, or 1)" in help_text
+    assert "for up to 30 seconds" in help_text
+
+
+def test_cli_check_help_lists_exit_status(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "check", "--help")
+    help_text = " ".join(result.stdout.split())
+
+    assert "Exit status: 0 when all is well, 1 when migrations are pending, 2" in help_text
 
 
 def test_cli_commands_listed_in_help(tmp_path: Path) -> None:

@@ -153,7 +153,7 @@ def create_app(settings: Settings, keys: ApiKeys | None = None) -> Starlette:
     app.state.listen_rule = ListenRule(settings.min_listen_ms, settings.min_listen_fraction)
     app.state.migration_status = MigrationStatus(config)
     document = openapi.build_openapi(
-        app.routes, operations.operations(settings.recommend_seed_count)
+        app.routes, operations.operations(settings.recommend_seed_count, settings.metrics_public)
     )
     app.state.openapi_json = openapi.encode(document)
     return app

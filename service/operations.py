@@ -210,12 +210,19 @@ TRACK_PLAY_LINKS = {
     },
 }
 
-PROMETHEUS_TEXT = "text/plain"
+PROMETHEUS_MEDIA_TYPES = ("text/plain", "application/openmetrics-text")
 
 
-def operations(seed_count_default: int) -> dict[tuple[str, str], Operation]:
+def operations(
+    seed_count_default: int, metrics_public: bool = False
+) -> dict[tuple[str, str], Operation]:
     """Return the description of every route, keyed by method and full path template."""
     seed_count = _seed_count_parameter(seed_count_default)
+    metrics_responses: dict[int, Reply | str] = {
+        200: Reply("The metrics", media_type=PROMETHEUS_MEDIA_TYPES, schema={"type": "string"})
+    }
+    if not metrics_public:
+        metrics_responses[401] = "Unauthorized"
     return {
         ("GET", "/api/v1/health"): Operation(
             summary="Liveness probe",
@@ -458,13 +465,11 @@ def operations(seed_count_default: int) -> dict[tuple[str, str], Operation]:
             summary="Prometheus metrics",
             description=(
                 "Requests, database pool and query latency, track plays and process metrics, in "
-                "the Prometheus text format (OpenMetrics when the Accept header asks for it). "
+                "the Prometheus text format, or OpenMetrics when the Accept header requests it. "
                 "Needs the API key unless METRICS_PUBLIC is true."
             ),
             tag="probes",
-            responses={
-                200: Reply("The metrics", media_type=PROMETHEUS_TEXT, schema={"type": "string"}),
-                401: "Unauthorized",
-            },
+            public=metrics_public,
+            responses=metrics_responses,
         ),
     }

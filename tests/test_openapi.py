@@ -217,6 +217,15 @@ def test_openapi_served_document_is_built_once(client: TestClient) -> None:
     assert client.app.state.openapi_json == first.content  # type: ignore[attr-defined]
 
 
+def test_openapi_metrics_public_follows_settings(tmp_path: Path) -> None:
+    config = DatabaseConfig(backend="sqlite", path=str(tmp_path / "archive.sqlite3"))
+    app = create_app(make_settings(config, metrics_public=True))
+    operation = orjson.loads(app.state.openapi_json)["paths"]["/metrics"]["get"]
+
+    assert operation["security"] == []
+    assert "401" not in operation["responses"]
+
+
 def test_openapi_seed_count_default_follows_settings(tmp_path: Path) -> None:
     config = DatabaseConfig(backend="sqlite", path=str(tmp_path / "archive.sqlite3"))
     app = create_app(make_settings(config, recommend_seed_count=250))

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 
 from starlette.datastructures import Headers
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import PayloadTooLarge, Unauthorized, error_response
@@ -27,7 +28,8 @@ def route_template(scope: Scope) -> str:
     """Return the matched route's path template, never the raw path, so ids stay out of labels."""
     route = scope.get("route")
     path = getattr(route, "path", None)
-    if path is None:
+    # A Mount stays the route when none of its own routes matched.
+    if path is None or isinstance(route, Mount):
         return "unmatched"
     return API_PREFIX + path if scope.get("path", "").startswith(API_PREFIX) else path
 

@@ -110,6 +110,20 @@ def test_metrics_count_not_found_under_template(client: TestClient) -> None:
     assert "doesNotExist" not in after
 
 
+def test_metrics_count_unknown_path_as_unmatched(client: TestClient) -> None:
+    labels = {"method": "GET", "route": "unmatched", "status": "404"}
+    before = scrape(client)
+
+    client.get("/api/v1/no-such-route/123")
+    after = scrape(client)
+
+    assert value(after, "archive_http_requests_total", **labels) == (
+        value(before, "archive_http_requests_total", **labels) + 1
+    )
+    assert "no-such-route" not in after
+    assert 'route="/api/v1/api/v1"' not in after
+
+
 def test_metrics_count_track_plays(client: TestClient) -> None:
     session_id = client.post("/api/v1/sessions", json={"guildId": "42"}).json()["ID"]
     listened = client.post(f"/api/v1/sessions/{session_id}/tracks", json=TRACK).json()["ID"]

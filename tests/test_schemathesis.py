@@ -27,8 +27,9 @@ CHECKS = (
     "response_schema_conformance",
     "response_headers_conformance",
     "allow_header_conformance",
-    "ensure_resource_availability",
 )
+# Not ensure_resource_availability: ending a session without plays deletes it (204), so a stateful
+# run that creates, ends and then reads a session reports a false "created resource not found".
 
 
 @pytest.fixture

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -13,6 +16,7 @@ from starlette.testclient import TestClient
 
 from service.app import create_app
 from service.db import Database
+from service.metrics import remove_dead_workers
 from service.migrate import apply_migrations
 from service.settings import DatabaseConfig
 from tests.conftest import (
@@ -238,3 +242,25 @@ def test_metrics_sum_over_workers(tmp_path: Path) -> None:
     match = re.search(r"keep their metrics in (\S+)", server.log_text())
     assert match is not None
     assert not Path(match.group(1)).exists()
+
+
+def test_remove_dead_workers_keeps_live_ones(tmp_path: Path) -> None:
+    exited = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    dead_pid = int(exited.stdout)
+    live_pid = os.getpid()
+    for pid in (dead_pid, live_pid):
+        (tmp_path / f"gauge_livesum_{pid}.db").write_bytes(b"")
+        (tmp_path / f"gauge_liveall_{pid}.db").write_bytes(b"")
+    (tmp_path / f"counter_{dead_pid}.db").write_bytes(b"")
+
+    remove_dead_workers(str(tmp_path))
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        [f"counter_{dead_pid}.db", f"gauge_liveall_{live_pid}.db", f"gauge_livesum_{live_pid}.db"]
+    )

@@ -1,4 +1,4 @@
-"""The database: a `databases` pool for MySQL/MariaDB or SQLite, running the named queries of `sql/`.
+"""The database: a `databases` pool for MySQL/MariaDB or SQLite, running the named queries of sql/.
 
 All use of the `databases` library stays in this module. It provides the pool and the connections.
 Each named query was compiled once at load time to the driver's own parameter style, so a query
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -19,6 +20,7 @@ from typing import Any
 import databases
 import pymysql
 
+from service import metrics
 from service.errors import DatabaseUnavailable
 from service.queries import Queries
 from service.resources import SQL_DIR
@@ -27,7 +29,7 @@ from service.timestamps import from_database, to_database
 
 logger = logging.getLogger(__name__)
 
-# MySQL client and server error codes that mean the connection is gone, not that the query was wrong.
+# MySQL client and server error codes meaning the connection is gone, not that the query was wrong.
 CONNECTION_LOST_CODES = frozenset({1053, 1927, 2003, 2006, 2013, 2055})
 # SQLite: milliseconds a writer waits for another connection's lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -64,7 +66,18 @@ class Connection:
         }
         return self._database.queries[name].bind(converted)
 
-    async def _run(self, sql: str, arguments: dict[str, Any], fetch: bool) -> tuple[list[Row], int]:
+    async def _run(
+        self, name: str, sql: str, arguments: dict[str, Any], fetch: bool
+    ) -> tuple[list[Row], int]:
+        started = time.perf_counter()
+        try:
+            return await self._run_on_driver(sql, arguments, fetch)
+        finally:
+            metrics.observe_query(name, time.perf_counter() - started)
+
+    async def _run_on_driver(
+        self, sql: str, arguments: dict[str, Any], fetch: bool
+    ) -> tuple[list[Row], int]:
         if self._dialect == "mysql":
             async with self.raw.cursor() as cursor:
                 rowcount = await cursor.execute(sql, arguments)
@@ -82,7 +95,7 @@ class Connection:
 
     async def fetch_all(self, name: str, **params: Any) -> list[Row]:
         sql, arguments = self._bind(name, params)
-        rows, _ = await self._run(sql, arguments, fetch=True)
+        rows, _ = await self._run(name, sql, arguments, fetch=True)
         return rows
 
     async def fetch_one(self, name: str, **params: Any) -> Row | None:
@@ -92,7 +105,7 @@ class Connection:
     async def execute(self, name: str, **params: Any) -> int:
         """Run a statement and return the number of rows it changed."""
         sql, arguments = self._bind(name, params)
-        _, rowcount = await self._run(sql, arguments, fetch=False)
+        _, rowcount = await self._run(name, sql, arguments, fetch=False)
         return rowcount
 
     async def execute_many(self, name: str, rows: Sequence[dict[str, Any]]) -> None:
@@ -135,6 +148,8 @@ class Database:
         self.dialect = config.backend
         self.queries = Queries.load(SQL_DIR, self.dialect)
         self._database = databases.Database(config.async_url(), **_pool_options(config, settings))
+        self._in_use = 0
+        self._waiting = 0
 
     async def connect(self) -> None:
         if self.dialect == "sqlite" and self.config.path:
@@ -166,7 +181,7 @@ class Database:
     async def connection(self) -> AsyncIterator[Connection]:
         """Acquire this task's connection; connection failures become DatabaseUnavailable."""
         try:
-            async with self._database.connection() as connection:
+            async with self._acquire() as connection:
                 raw = connection.raw_connection
                 if self.dialect == "sqlite":
                     # Each SQLite connection is new, and foreign keys are a per-connection setting.
@@ -176,6 +191,39 @@ class Database:
             if _is_unavailable(exc):
                 raise DatabaseUnavailable("database unavailable") from exc
             raise
+
+    @asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[databases.core.Connection]:
+        """Enter the library's connection, counting the tasks that wait and hold, for pool_stats."""
+        self._waiting += 1
+        waiting = True
+        metrics.record_pool(self.pool_stats())
+        try:
+            async with self._database.connection() as connection:
+                self._waiting -= 1
+                waiting = False
+                self._in_use += 1
+                metrics.record_pool(self.pool_stats())
+                try:
+                    yield connection
+                finally:
+                    self._in_use -= 1
+        finally:
+            if waiting:
+                self._waiting -= 1
+            metrics.record_pool(self.pool_stats())
+
+    def pool_stats(self) -> metrics.PoolStats:
+        """Report this process's connections; SQLite opens one per use, so it has no idle ones."""
+        # `databases` has no public accessor for the aiomysql pool it keeps.
+        pool = getattr(self._database._backend, "_pool", None) if self.dialect == "mysql" else None
+        if pool is None:
+            return metrics.PoolStats(
+                size=self._in_use, in_use=self._in_use, waiting=self._waiting, max_size=None
+            )
+        return metrics.PoolStats(
+            size=pool.size, in_use=self._in_use, waiting=self._waiting, max_size=pool.maxsize
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:

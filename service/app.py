@@ -87,7 +87,7 @@ class ArchiveApp(Starlette):
 
 
 class MigrationStatus:
-    """Pending migrations of the database; once none are pending, yoyo is asked again after a minute."""
+    """Pending migrations; once none are pending, yoyo is asked again only after a minute."""
 
     def __init__(self, config: DatabaseConfig) -> None:
         self._config = config

@@ -133,7 +133,7 @@ class ApiKeyMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Reject with 413 any body over `max_bytes`, by Content-Length or by counting a chunked stream."""
+    """Reject with 413 a body over `max_bytes`, by Content-Length or by counting a chunked one."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -157,7 +157,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    # Raised inside the endpoint's body read, so the handler table turns it into a 413 response.
+                    # Raised inside the endpoint's body read, so the handler table makes it a 413.
                     raise self._too_large()
             return message
 

@@ -1,4 +1,4 @@
-"""Start-up through the command line, as a subprocess: hash-key digests, migrate, and errors as one line."""
+"""The command line as a subprocess: hash-key digests, migrate, start-up errors as one line."""
 
 from __future__ import annotations
 

@@ -174,7 +174,7 @@ def test_rejected_request_line_carries_request_id(
     assert response.status_code == 401
     lines = lines_of_request(entries, "no-key")
     assert [line["level"] for line in lines] == ["WARNING", "INFO"]
-    assert "missing API key" in lines[0]["message"]
+    assert "no API key" in lines[0]["message"]
     assert TEST_API_KEY not in server.log_text()
 
 

@@ -1,4 +1,4 @@
-"""The database: a `databases` pool for MySQL/MariaDB or SQLite, running the named queries of `sql/`.
+"""The database: a `databases` pool for MySQL/MariaDB or SQLite, running the named queries of sql/.
 
 All use of the `databases` library stays in this module. It provides the pool and the connections.
 Each named query was compiled once at load time to the driver's own parameter style, so a query
@@ -11,6 +11,7 @@ import asyncio
 import inspect
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
@@ -20,6 +21,7 @@ from typing import Any
 import databases
 import pymysql
 
+from service import metrics
 from service.errors import DatabaseUnavailable
 from service.queries import Queries
 from service.resources import SQL_DIR
@@ -28,7 +30,7 @@ from service.timestamps import from_database, to_database
 
 logger = logging.getLogger(__name__)
 
-# MySQL client and server error codes that mean the connection is gone, not that the query was wrong.
+# MySQL client and server error codes meaning the connection is gone, not that the query was wrong.
 CONNECTION_LOST_CODES = frozenset({1053, 1927, 2003, 2006, 2013, 2055})
 # SQLite: milliseconds a writer waits for another connection's lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -134,11 +136,17 @@ class Connection:
         }
         return self._database.queries[name].bind(converted)
 
-    async def _run(self, sql: str, arguments: dict[str, Any], fetch: bool) -> tuple[list[Row], int]:
-        result: tuple[list[Row], int] = await self._call(
-            self._run_on_driver(sql, arguments, fetch), "a query"
-        )
-        return result
+    async def _run(
+        self, name: str, sql: str, arguments: dict[str, Any], fetch: bool
+    ) -> tuple[list[Row], int]:
+        started = time.perf_counter()
+        try:
+            result: tuple[list[Row], int] = await self._call(
+                self._run_on_driver(sql, arguments, fetch), f"query {name}"
+            )
+            return result
+        finally:
+            metrics.observe_query(name, time.perf_counter() - started)
 
     async def _run_on_driver(
         self, sql: str, arguments: dict[str, Any], fetch: bool
@@ -160,7 +168,7 @@ class Connection:
 
     async def fetch_all(self, name: str, **params: Any) -> list[Row]:
         sql, arguments = self._bind(name, params)
-        rows, _ = await self._run(sql, arguments, fetch=True)
+        rows, _ = await self._run(name, sql, arguments, fetch=True)
         return rows
 
     async def fetch_one(self, name: str, **params: Any) -> Row | None:
@@ -170,7 +178,7 @@ class Connection:
     async def execute(self, name: str, **params: Any) -> int:
         """Run a statement and return the number of rows it changed."""
         sql, arguments = self._bind(name, params)
-        _, rowcount = await self._run(sql, arguments, fetch=False)
+        _, rowcount = await self._run(name, sql, arguments, fetch=False)
         return rowcount
 
     async def execute_many(self, name: str, rows: Sequence[dict[str, Any]]) -> None:
@@ -232,6 +240,8 @@ class Database:
         self._database = databases.Database(config.async_url(), **_pool_options(config, settings))
         self._open_lock = asyncio.Lock()
         self._closed = False
+        self._in_use = 0
+        self._waiting = 0
 
     async def connect(self) -> None:
         """Open the pool; an unreachable database is logged and retried on the first request.
@@ -301,30 +311,60 @@ class Database:
                     "the pool is closed because the service is shutting down"
                 )
             await self._open()
-        handle = self._database.connection()
-        try:
-            # Bounds the TCP connect, the server's greeting (which aiomysql waits for without a
-            # timeout) and the wait for a free connection when the pool is at its maximum size.
-            async with asyncio.timeout(self.connect_timeout):
-                await handle.__aenter__()
-        except TimeoutError:
-            raise DatabaseUnavailable("database unavailable") from TimeoutError(
-                f"no database connection within {self.connect_timeout:g} s"
-            )
-        except Exception as exc:
-            if _is_connect_failure(exc):
-                raise DatabaseUnavailable("database unavailable") from exc
-            raise
+        async with AsyncExitStack() as stack:
+            try:
+                # Bounds the TCP connect, the server's greeting (which aiomysql waits for without
+                # a timeout) and the wait for a free connection when the pool is at its maximum.
+                async with asyncio.timeout(self.connect_timeout):
+                    handle = await stack.enter_async_context(self._acquire())
+            except TimeoutError:
+                raise DatabaseUnavailable("database unavailable") from TimeoutError(
+                    f"no database connection within {self.connect_timeout:g} s"
+                )
+            except Exception as exc:
+                if _is_connect_failure(exc):
+                    raise DatabaseUnavailable("database unavailable") from exc
+                raise
 
-        try:
             connection = Connection(self, handle.raw_connection)
             if self.dialect == "sqlite":
                 # Each SQLite connection is new, and foreign keys are a per-connection setting.
                 pragma = connection.raw.execute("PRAGMA foreign_keys = ON")
                 await connection._call(pragma, "PRAGMA")
             yield connection
+
+    @asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[databases.core.Connection]:
+        """Enter the library's connection, counting the tasks that wait and hold, for pool_stats."""
+        self._waiting += 1
+        waiting = True
+        metrics.record_pool(self.pool_stats())
+        try:
+            async with self._database.connection() as connection:
+                self._waiting -= 1
+                waiting = False
+                self._in_use += 1
+                metrics.record_pool(self.pool_stats())
+                try:
+                    yield connection
+                finally:
+                    self._in_use -= 1
         finally:
-            await handle.__aexit__(None, None, None)
+            if waiting:
+                self._waiting -= 1
+            metrics.record_pool(self.pool_stats())
+
+    def pool_stats(self) -> metrics.PoolStats:
+        """Report this process's connections; SQLite opens one per use, so it has no idle ones."""
+        # `databases` has no public accessor for the aiomysql pool it keeps.
+        pool = getattr(self._database._backend, "_pool", None) if self.dialect == "mysql" else None
+        if pool is None:
+            return metrics.PoolStats(
+                size=self._in_use, in_use=self._in_use, waiting=self._waiting, max_size=None
+            )
+        return metrics.PoolStats(
+            size=pool.size, in_use=self._in_use, waiting=self._waiting, max_size=pool.maxsize
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:

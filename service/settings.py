@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     min_listen_ms: int = Field(30_000, ge=0)
     min_listen_fraction: float = Field(0.15, ge=0, le=1)
 
-    # Recommended artists: how many recent valid plays seed them, and how fast a play's weight decays.
+    # Recommended artists: how many recent valid plays seed them, how fast a play's weight decays.
     recommend_seed_count: int = Field(1000, ge=1)
     recommend_tau_hours: float = Field(48.0, gt=0)
 
@@ -83,9 +83,7 @@ class Settings(BaseSettings):
     def _mysql_from_parts(self) -> DatabaseConfig:
         for name in ("mysql_user", "mysql_database"):
             if not getattr(self, name):
-                raise ConfigurationError(
-                    f"{name.upper()} is required when MYSQL_HOST is set"
-                )
+                raise ConfigurationError(f"{name.upper()} is required when MYSQL_HOST is set")
 
         password = ""
         if self.mysql_password_file is not None:

@@ -1,145 +1,176 @@
-"""The command line, run as a subprocess: hash-key, migrate, and start-up errors as one line."""
+"""The command line, run as a user runs it: `python -m service` in a directory of its own."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from service.settings import Settings
-from tests.conftest import MYSQL_SERVER
+from service import __version__
+from service.resources import MIGRATIONS_DIR
+from service.settings import DatabaseConfig
+from tests.conftest import TEST_API_KEY, create_mysql_database, drop_mysql_database
+from tests.live import free_port
 
-# Seconds a command may take before the test fails instead of hanging.
-COMMAND_TIMEOUT_SECONDS = 60
+# Seconds one command may take; a database that is down must be reported well within it.
+COMMAND_TIMEOUT_SECONDS = 30
 
 
-def error_lines(result: subprocess.CompletedProcess) -> list[str]:
-    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
-
-
-def run_service(
-    arguments: list[str], cwd, stdin: str = "", **env: str
-) -> subprocess.CompletedProcess:
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if name.lower() not in Settings.model_fields
+def run_cli(
+    directory: Path, *args: str, stdin: str = "", **environment: str
+) -> subprocess.CompletedProcess[str]:
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "API_KEY", "API_KEY_FILE", "WORKERS", "PORT", "LOG_FORMAT"}
+        and not key.startswith("MYSQL_")
     }
-    environment.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "service", *arguments],
+        [sys.executable, "-m", "service", *args],
+        cwd=directory,
+        env={**clean, "LOG_FORMAT": "json", **environment},
         input=stdin,
         capture_output=True,
         text=True,
-        cwd=cwd,
-        env=environment,
         timeout=COMMAND_TIMEOUT_SECONDS,
         check=False,
     )
 
 
-@pytest.mark.parametrize("line", ["my-secret-key\n", "my-secret-key\r\n", "my-secret-key"])
-def test_hash_key_prints_digest(tmp_path, line):
-    result = run_service(["hash-key"], tmp_path, stdin=line)
+@pytest.fixture
+def empty_database(backend: str, tmp_path: Path) -> Iterator[DatabaseConfig]:
+    """A database without any table yet."""
+    if backend == "sqlite":
+        yield DatabaseConfig(backend="sqlite", path=str(tmp_path / "data" / "archive.sqlite3"))
+        return
+    config = create_mysql_database("archive_cli")
+    try:
+        yield config
+    finally:
+        drop_mysql_database(config)
+
+
+def test_cli_version(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "--version")
 
     assert result.returncode == 0
-    assert result.stdout == hashlib.sha512(b"my-secret-key").hexdigest() + "\n"
+    assert result.stdout.strip() == f"mocbot-archive {__version__}"
 
 
-def test_hash_key_output_works_as_key_file(tmp_path):
-    from service.keys import ApiKeys
+def test_cli_help_names_setting_and_unit(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "serve", "--help")
+    help_text = " ".join(result.stdout.split())
 
-    result = run_service(["hash-key"], tmp_path, stdin="café-key\n")
-    key_file = tmp_path / "api-key"
-    key_file.write_text(result.stdout, encoding="utf-8")
-
-    assert ApiKeys(key_file, None).is_valid("café-key")
-
-
-def test_hash_key_empty_input_fails(tmp_path):
-    result = run_service(["hash-key"], tmp_path, stdin="\n")
-
-    assert result.returncode == 2
-    assert "empty" in result.stderr
-    assert result.stdout == ""
+    assert result.returncode == 0
+    assert "--host HOST address to listen on (default: HOST, or 0.0.0.0)" in help_text
+    assert "TCP port to listen on (default: PORT, or 9000)" in help_text
+    assert "number of worker processes (default: WORKERS, or 1)" in help_text
+    assert "for up to 30 seconds" in help_text
 
 
-def test_serve_without_key_file_fails_clearly(tmp_path):
-    result = run_service(
-        ["serve", "--host", "127.0.0.1", "--port", "1"],
-        tmp_path,
-        DATABASE_URL=f"sqlite:///{tmp_path}/archive.sqlite3",
-        API_KEY_FILE=str(tmp_path / "missing-key"),
+def test_cli_check_help_lists_exit_status(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "check", "--help")
+    help_text = " ".join(result.stdout.split())
+
+    assert "Exit status: 0 when all is well, 1 when migrations are pending, 2" in help_text
+
+
+def test_cli_commands_listed_in_help(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "--help")
+
+    for command in ("serve", "migrate", "check", "hash-key"):
+        assert command in result.stdout, command
+
+
+def test_cli_migrate_dry_run_then_migrate(empty_database: DatabaseConfig, tmp_path: Path) -> None:
+    url = empty_database.yoyo_url()
+
+    dry_run = run_cli(tmp_path, "migrate", "--dry-run", DATABASE_URL=url)
+    check_before = run_cli(tmp_path, "check", DATABASE_URL=url, API_KEY=TEST_API_KEY)
+    migrate = run_cli(tmp_path, "migrate", DATABASE_URL=url)
+    check_after = run_cli(tmp_path, "check", DATABASE_URL=url, API_KEY=TEST_API_KEY)
+    dry_run_after = run_cli(tmp_path, "migrate", "--dry-run", DATABASE_URL=url)
+
+    migration_ids = sorted(
+        path.stem for path in (MIGRATIONS_DIR / empty_database.backend).glob("0*")
     )
+    assert dry_run.returncode == 0, dry_run.stderr
+    assert f"{len(migration_ids)} pending migrations on " in dry_run.stdout
+    assert "0001_create_archive" in dry_run.stdout
+    assert check_before.returncode == 1
+    assert (
+        f"migrations: {len(migration_ids)} pending ({', '.join(migration_ids)}); run 'migrate'"
+        in check_before.stdout
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    assert f"applied {len(migration_ids)} migrations on " in migrate.stdout
+    assert check_after.returncode == 0, check_after.stderr
+    assert check_after.stdout.splitlines()[-2:] == ["database: reachable", "migrations: current"]
+    assert "0 pending migrations on " in dry_run_after.stdout
+
+
+def test_cli_check_database_down(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"mysql://archive:secret-password@127.0.0.1:{port}/archive"
+
+    result = run_cli(tmp_path, "check", DATABASE_URL=url, API_KEY=TEST_API_KEY)
 
     assert result.returncode == 2
-    assert "API_KEY_FILE" in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: cannot reach the database (mysql archive@127.0.0.1:{port}/")
+    assert "Connection refused" in line
+    assert "secret-password" not in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    assert len(error_lines(result)) == 1
 
 
-def test_serve_invalid_database_url_fails_clearly(tmp_path):
-    result = run_service(
-        ["serve", "--host", "127.0.0.1", "--port", "1"],
-        tmp_path,
-        DATABASE_URL="mysql://u:hidden-password@db:port/archive",
-        API_KEY="k",
-    )
-
-    assert result.returncode == 2
-    assert "DATABASE_URL" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert "hidden-password" not in result.stderr
-
-
-def test_serve_missing_mysql_user_fails_clearly(tmp_path):
-    result = run_service(
-        ["migrate"], tmp_path, MYSQL_HOST="127.0.0.1", MYSQL_DATABASE="archive", API_KEY="k"
-    )
-
-    assert result.returncode == 2
-    assert "MYSQL_USER" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-@pytest.mark.skipif(MYSQL_SERVER is None, reason="MySQL is not reachable")
-def test_serve_rejected_login_fails_clearly(tmp_path):
-    assert MYSQL_SERVER is not None
-    url = (
-        f"mysql://{MYSQL_SERVER.user}:hidden-password@{MYSQL_SERVER.host}:{MYSQL_SERVER.port}/none"
-    )
-
-    result = run_service(
-        ["serve", "--host", "127.0.0.1", "--port", "1"], tmp_path, DATABASE_URL=url, API_KEY="k"
-    )
-
-    assert result.returncode == 2
-    assert "cannot reach the database" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert len(error_lines(result)) == 1
-    assert "hidden-password" not in result.stderr
-
-
-def test_migrate_applies_once(tmp_path):
-    database = tmp_path / "archive.sqlite3"
-    url = f"sqlite:///{database}"
-
-    dry_run = run_service(["migrate", "--dry-run"], tmp_path, DATABASE_URL=url)
-    first = run_service(["migrate"], tmp_path, DATABASE_URL=url)
-    second = run_service(["migrate"], tmp_path, DATABASE_URL=url)
-
-    assert dry_run.returncode == 0
-    assert "1 pending" in dry_run.stdout
-    assert first.returncode == 0
-    assert first.stdout.startswith("applied 1 migrations")
-    assert second.stdout.startswith("applied 0 migrations")
-    tables = sqlite3.connect(database).execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table'"
-    )
-    assert {"listening_sessions", "track_plays", "track_play_listeners"} <= {
-        row[0] for row in tables
+@pytest.mark.parametrize(
+    ("environment", "reason"),
+    [
+        ({"PORT": "abc"}, "error: invalid setting: PORT: Input should be a valid integer"),
+        ({"API_KEY": ""}, "error: no API key is configured"),
+        ({"WORKERS": "2"}, "error: the embedded SQLite database serves one process"),
+        ({"DATABASE_URL": "postgres://db/archive"}, "error: DATABASE_URL has an unsupported"),
+        ({"API_KEY_FILE": "missing-key-file"}, "error: API_KEY_FILE points to 'missing-key-file'"),
+    ],
+)
+def test_cli_check_reports_one_reason(
+    tmp_path: Path, environment: dict[str, str], reason: str
+) -> None:
+    settings = {
+        "DATABASE_URL": f"sqlite:///{tmp_path}/archive.sqlite3",
+        "API_KEY": TEST_API_KEY,
+        **environment,
     }
+
+    result = run_cli(tmp_path, "check", **settings)
+
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(reason)
+
+
+def test_cli_hash_key(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "hash-key", stdin="rotated-key\n")
+
+    assert result.returncode == 0
+    assert result.stdout.strip() == hashlib.sha512(b"rotated-key").hexdigest()
+    assert "rotated-key" not in result.stderr
+
+
+def test_cli_hash_key_rejects_empty_input(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "hash-key", stdin="\n")
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: hash-key reads the key from standard input")
+
+
+def test_cli_unknown_command(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "serv")
+
+    assert result.returncode == 2
+    assert "invalid choice: 'serv'" in result.stderr

@@ -81,7 +81,9 @@ def test_dockerfile_healthcheck_probes_health_route() -> None:
 
 
 def test_dockerfile_base_is_slim_python() -> None:
-    first_from = next(line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("FROM "))
+    first_from = next(
+        line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("FROM ")
+    )
     assert first_from.startswith("FROM python:3.11-slim")
 
 

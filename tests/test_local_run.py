@@ -1,4 +1,4 @@
-"""The zero-setup local run: `serve --local-key` on the embedded SQLite default, from a bare folder."""
+"""The zero-setup local run: `serve --local-key` on the SQLite default, from a bare folder."""
 
 from __future__ import annotations
 

@@ -24,7 +24,9 @@ async def ready(request: Request) -> Response:
     try:
         await state.db.ping()
     except DatabaseUnavailable:
-        return json_response({"status": "unavailable", "error": "database unavailable"}, status_code=503)
+        return json_response(
+            {"status": "unavailable", "error": "database unavailable"}, status_code=503
+        )
 
     pending = await state.migration_status.pending()
     if pending:

@@ -123,9 +123,29 @@ class MariaDBServer:
         self.process = None
 
     def freeze(self) -> None:
-        """Stop the process with SIGSTOP: its sockets stay open but nothing responds."""
+        """Stop the process with SIGSTOP: its sockets stay open but nothing responds.
+
+        The signal takes effect asynchronously, so this waits until every thread is stopped.
+        """
         assert self.process is not None
         os.kill(self.process.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + SHUTDOWN_TIMEOUT_SECONDS
+        while not self._all_threads_stopped():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"mariadbd on port {self.port} did not stop after SIGSTOP")
+            time.sleep(0.01)
+
+    def _all_threads_stopped(self) -> bool:
+        assert self.process is not None
+        for stat in Path(f"/proc/{self.process.pid}/task").glob("*/stat"):
+            try:
+                # The state follows the command name, which is in parentheses.
+                state = stat.read_text().rsplit(")", 1)[1].split()[0]
+            except (FileNotFoundError, IndexError):
+                continue
+            if state not in ("T", "t"):
+                return False
+        return True
 
     def thaw(self) -> None:
         assert self.process is not None

@@ -558,9 +558,10 @@ def test_ready_when_migrated(db_config: DatabaseConfig) -> None:
 
     assert first.status_code == 200
     assert first.json() == {"status": "ready"}
-    assert first_seconds < 1
+    assert first_seconds < 2
     assert again.status_code == 200
-    assert again_seconds < 0.2
+    # The second call reuses the migration status and only pings the database.
+    assert again_seconds < 0.5
 
 
 def test_ready_with_pending_migrations(unmigrated_config: DatabaseConfig) -> None:

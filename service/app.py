@@ -12,11 +12,18 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
+from service import docs, metrics, openapi, operations
 from service.db import Database
 from service.errors import EXCEPTION_HANDLERS
 from service.keys import ApiKeys
-from service.middleware import API_PREFIX, ApiKeyMiddleware, BodyLimitMiddleware, RequestLogMiddleware
+from service.middleware import (
+    API_PREFIX,
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+    RequestLogMiddleware,
+)
 from service.migrate import pending_migrations
 from service.routes import artists, health, recents, sessions, tracks
 from service.rules import ListenRule
@@ -24,8 +31,10 @@ from service.settings import DatabaseConfig, Settings
 
 logger = logging.getLogger(__name__)
 
-# Seconds a "migrations are current" answer of the readiness probe is reused.
+# Seconds the readiness probe reuses a "migrations are current" result.
 MIGRATION_STATUS_TTL_SECONDS = 60
+# Seconds the readiness probe waits for yoyo, whose MySQL connection has no read timeout.
+MIGRATION_STATUS_TIMEOUT_SECONDS = 3
 
 API_ROUTES: list[BaseRoute] = [
     Route("/health", health.health, methods=["GET"]),
@@ -39,7 +48,9 @@ API_ROUTES: list[BaseRoute] = [
     Route("/tracks/{trackPlayId}", tracks.get_track_play, methods=["GET"]),
     Route("/tracks/{trackPlayId}", tracks.end_track_play, methods=["PATCH"]),
     Route("/tracks/{trackPlayId}/listeners", tracks.list_listeners, methods=["GET"]),
-    Route("/guilds/{guildId}/tracks/recent", recents.get_recent_track_plays_by_guild, methods=["GET"]),
+    Route(
+        "/guilds/{guildId}/tracks/recent", recents.get_recent_track_plays_by_guild, methods=["GET"]
+    ),
     Route("/users/{userId}/tracks/recent", recents.get_recent_track_plays_by_user, methods=["GET"]),
     Route(
         "/guilds/{guildId}/artists/recommended",
@@ -51,13 +62,34 @@ API_ROUTES: list[BaseRoute] = [
         artists.get_recommended_artists_by_user,
         methods=["GET"],
     ),
+    Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
+    Route("/docs", docs.docs_page, methods=["GET"]),
+    Route("/docs/assets/{name}", docs.docs_asset, methods=["GET"]),
 ]
 
-PUBLIC_PATHS = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/ready"})
+PUBLIC_PATHS = frozenset(
+    {
+        f"{API_PREFIX}/health",
+        f"{API_PREFIX}/ready",
+        f"{API_PREFIX}/openapi.json",
+        f"{API_PREFIX}/docs",
+        *(f"{API_PREFIX}/docs/assets/{name}" for name in docs.ASSETS),
+    }
+)
+METRICS_PATH = "/metrics"
+
+
+class ArchiveApp(Starlette):
+    """Starlette with the request id and log line as the outermost layer, around its 500 handler."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestLogMiddleware(
+            super().build_middleware_stack(), observers=[metrics.observe_request]
+        )
 
 
 class MigrationStatus:
-    """Pending migrations of the database, asked of yoyo at most once a minute once current."""
+    """Pending migrations; once none are pending, yoyo is asked again only after a minute."""
 
     def __init__(self, config: DatabaseConfig) -> None:
         self._config = config
@@ -67,7 +99,16 @@ class MigrationStatus:
         if time.monotonic() < self._current_until:
             return []
         try:
-            pending = await asyncio.to_thread(pending_migrations, self._config)
+            pending = await asyncio.wait_for(
+                asyncio.to_thread(pending_migrations, self._config),
+                MIGRATION_STATUS_TIMEOUT_SECONDS,
+            )
+        except TimeoutError:
+            logger.warning(
+                "cannot read the migration status: timed out after %d s",
+                MIGRATION_STATUS_TIMEOUT_SECONDS,
+            )
+            return ["unknown: reading the migration table timed out"]
         except Exception as exc:
             logger.warning("cannot read the migration status: %s", exc)
             return ["unknown: the migration table cannot be read"]
@@ -86,7 +127,8 @@ def create_app(settings: Settings, keys: ApiKeys | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.connect()
         try:
-            yield
+            async with metrics.worker_metrics():
+                yield
         finally:
             await db.disconnect()
 
@@ -101,14 +143,17 @@ def create_app(settings: Settings, keys: ApiKeys | None = None) -> Starlette:
                 allow_credentials=False,
             )
         )
+    public_paths = PUBLIC_PATHS | {METRICS_PATH} if settings.metrics_public else PUBLIC_PATHS
     middleware += [
-        Middleware(RequestLogMiddleware),
-        Middleware(ApiKeyMiddleware, keys=keys, public_paths=PUBLIC_PATHS),
+        Middleware(ApiKeyMiddleware, keys=keys, public_paths=public_paths),
         Middleware(BodyLimitMiddleware),
     ]
 
-    app = Starlette(
-        routes=[Mount(API_PREFIX, routes=API_ROUTES)],
+    app = ArchiveApp(
+        routes=[
+            Mount(API_PREFIX, routes=API_ROUTES),
+            Route(METRICS_PATH, metrics.metrics, methods=["GET"]),
+        ],
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
@@ -118,4 +163,8 @@ def create_app(settings: Settings, keys: ApiKeys | None = None) -> Starlette:
     app.state.keys = keys
     app.state.listen_rule = ListenRule(settings.min_listen_ms, settings.min_listen_fraction)
     app.state.migration_status = MigrationStatus(config)
+    document = openapi.build_openapi(
+        app.routes, operations.operations(settings.recommend_seed_count, settings.metrics_public)
+    )
+    app.state.openapi_json = openapi.encode(document)
     return app

@@ -1,4 +1,4 @@
-"""Strict JSON request bodies: decode, reject what JSON parsers usually let through, then validate."""
+"""Strict JSON request bodies: decode, reject what JSON parsers usually accept, then validate."""
 
 from __future__ import annotations
 

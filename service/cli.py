@@ -1,11 +1,13 @@
-"""The command line: `python -m service` or `mocbot-archive`, with serve, migrate, check and hash-key."""
+"""The command line, `python -m service` or `mocbot-archive`: serve, migrate, check, hash-key."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +16,8 @@ from pydantic import ValidationError
 from service import __version__
 from service.keys import ApiKeys, generate_key, hash_key
 from service.logs import configure_logging
-from service.migrate import apply_migrations, pending_migrations
+from service.migrate import apply_migrations, driver_message, pending_migrations
+from service.migration_plan import print_migration_plan
 from service.settings import ConfigurationError, Settings
 
 logger = logging.getLogger("service")
@@ -45,7 +48,7 @@ def build_app():  # type: ignore[no-untyped-def]
 
 
 def use_local_key(settings: Settings) -> None:
-    """Point API_KEY_FILE at .local-secrets/api-key when no key is configured, creating the file once."""
+    """Point API_KEY_FILE at .local-secrets/api-key when no key is configured, creating it once."""
     if settings.api_key is not None or settings.api_key_file is not None:
         return
     if not LOCAL_KEY_FILE.exists():
@@ -64,6 +67,38 @@ def use_local_key(settings: Settings) -> None:
     settings.api_key_file = LOCAL_KEY_FILE
 
 
+def check_serving(settings: Settings, workers: int) -> None:
+    """Raise ConfigurationError when `serve` could not run with these settings."""
+    if settings.database().backend == "sqlite" and workers > 1:
+        raise ConfigurationError(
+            "the embedded SQLite database serves one process: set WORKERS=1, or use MySQL for more"
+        )
+    ApiKeys.from_settings(settings)
+
+
+def prepare_metrics_dir(workers: int) -> Path | None:
+    """Empty PROMETHEUS_MULTIPROC_DIR, or create one for several workers; return one we created.
+
+    Each worker then writes its metrics to files there, and a scrape of any worker reports the
+    sum over all of them. Files left by an earlier run would add old counts, so they go first.
+    """
+    from service.metrics import MULTIPROCESS_DIR_VARIABLE
+
+    configured = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+    if configured:
+        directory = Path(configured)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+        return None
+    if workers == 1:
+        return None
+    created = Path(tempfile.mkdtemp(prefix="mocbot-archive-metrics-"))
+    os.environ[MULTIPROCESS_DIR_VARIABLE] = str(created)
+    logger.info("the %d workers keep their metrics in %s", workers, created)
+    return created
+
+
 def command_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -73,28 +108,33 @@ def command_serve(args: argparse.Namespace) -> int:
         use_local_key(settings)
     config = settings.database()
     workers = args.workers or settings.workers
-    if config.backend == "sqlite" and workers > 1:
-        raise ConfigurationError(
-            "the embedded SQLite database serves one process: set WORKERS=1, or use MySQL for more"
-        )
-    ApiKeys.from_settings(settings)
+    check_serving(settings, workers)
 
     logger.info("starting mocbot-archive %s on %s", __version__, config.describe())
+    print_migration_plan(config, logger.info)
     applied = apply_migrations(config)
-    logger.info("applied %d migrations", len(applied)) if applied else logger.info("schema is current")
+    if applied:
+        logger.info("applied %d migrations", len(applied))
+    else:
+        logger.info("schema is current")
 
-    uvicorn.run(
-        "service.cli:build_app",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.trusted_proxies,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
+    created_metrics_dir = prepare_metrics_dir(workers)
+    try:
+        uvicorn.run(
+            "service.cli:build_app",
+            factory=True,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.trusted_proxies,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+    finally:
+        if created_metrics_dir is not None:
+            shutil.rmtree(created_metrics_dir, ignore_errors=True)
     return 0
 
 
@@ -103,11 +143,9 @@ def command_migrate(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     config = settings.database()
 
+    print_migration_plan(config)
     if args.dry_run:
-        pending = pending_migrations(config)
-        print(f"{len(pending)} pending migrations on {config.describe()}")
-        for migration_id in pending:
-            print(f"  {migration_id}")
+        print("dry run: nothing was changed")
         return 0
 
     applied = apply_migrations(config)
@@ -118,10 +156,17 @@ def command_migrate(args: argparse.Namespace) -> int:
 def command_check(args: argparse.Namespace) -> int:
     settings = load_settings()
     config = settings.database()
-    ApiKeys.from_settings(settings)
+    check_serving(settings, settings.workers)
     print(f"settings: valid; database: {config.describe()}")
 
-    pending = pending_migrations(config)
+    try:
+        pending = pending_migrations(config)
+    except ConfigurationError:
+        raise
+    except Exception as exc:
+        raise ConfigurationError(
+            f"cannot read the applied migrations of {config.describe()}: {driver_message(exc)}"
+        ) from exc
     print("database: reachable")
     if pending:
         print(f"migrations: {len(pending)} pending ({', '.join(pending)}); run 'migrate'")
@@ -133,7 +178,9 @@ def command_check(args: argparse.Namespace) -> int:
 def command_hash_key(args: argparse.Namespace) -> int:
     key = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
     if not key:
-        raise ConfigurationError("hash-key reads the key from standard input, but got an empty line")
+        raise ConfigurationError(
+            "hash-key reads the key from standard input, but got an empty line"
+        )
     print(hash_key(key))
     return 0
 
@@ -147,11 +194,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="apply pending migrations, then serve the API")
+    serve = commands.add_parser(
+        "serve",
+        help="apply pending migrations, then serve the API",
+        description="Apply pending migrations, then serve the API until SIGTERM, letting requests "
+        f"in flight finish for up to {GRACEFUL_SHUTDOWN_SECONDS} seconds. With more than one "
+        "worker, metrics are kept in PROMETHEUS_MULTIPROC_DIR (created under TMPDIR when unset).",
+    )
     serve.add_argument("--host", help="address to listen on (default: HOST, or 0.0.0.0)")
     serve.add_argument("--port", type=int, help="TCP port to listen on (default: PORT, or 9000)")
     serve.add_argument(
-        "--workers", type=int, help="number of worker processes (default: WORKERS, or 1)"
+        "--workers",
+        type=int,
+        help="number of worker processes (default: WORKERS, or 1); more than 1 needs MySQL",
     )
     serve.add_argument(
         "--local-key",
@@ -160,19 +215,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=command_serve)
 
-    migrate = commands.add_parser("migrate", help="apply pending schema migrations and exit")
+    migrate = commands.add_parser(
+        "migrate",
+        help="apply pending schema migrations and exit",
+        description="Apply pending schema migrations and exit. Processes that migrate at the "
+        "same time wait for each other.",
+    )
     migrate.add_argument(
-        "--dry-run", action="store_true", help="print what would be applied and change nothing"
+        "--dry-run",
+        action="store_true",
+        help="print the row counts, adoption steps and pending migrations, and change nothing",
     )
     migrate.set_defaults(handler=command_migrate)
 
     check = commands.add_parser(
-        "check", help="validate settings, reach the database and report pending migrations"
+        "check",
+        help="validate settings, reach the database and report pending migrations",
+        description="Validate the settings, connect to the database and report pending "
+        "migrations. Exit status: 0 when all is well, 1 when migrations are pending, 2 with one "
+        "error line on any other problem.",
     )
     check.set_defaults(handler=command_check)
 
     hash_command = commands.add_parser(
-        "hash-key", help="read an API key from standard input and print its SHA-512 digest"
+        "hash-key",
+        help="read an API key from standard input and print its SHA-512 digest",
+        description="Read an API key from the first line of standard input and print its "
+        "SHA-512 hex digest, which API_KEY_FILE accepts in place of the key.",
     )
     hash_command.set_defaults(handler=command_hash_key)
     return parser

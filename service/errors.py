@@ -20,6 +20,8 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.types import Scope
 
 from service.responses import json_response
 
@@ -27,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 
 class ArchiveError(Exception):
-    """Base of the errors the service answers with a JSON body."""
+    """Base of the errors that become a JSON error response."""
 
     status_code = 500
 
@@ -82,7 +84,9 @@ def error_response(error: ArchiveError, headers: dict[str, str] | None = None) -
 async def handle_archive_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ArchiveError)
     if isinstance(exc, DatabaseUnavailable):
-        logger.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc.__cause__)
+        logger.warning(
+            "database unavailable for %s %s: %s", request.method, request.url.path, exc.__cause__
+        )
     return error_response(exc)
 
 
@@ -95,7 +99,27 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
         message = f"method {request.method} is not allowed on {request.url.path}"
     else:
         message = str(exc.detail)
-    return json_response({"error": message}, status_code=exc.status_code, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette's Allow names the methods of the first route on the path, not of all of them.
+        # Routing inside a Mount has moved root_path; match from the app's own root again.
+        scope = {**request.scope, "root_path": request.scope.get("app_root_path", "")}
+        headers["Allow"] = ", ".join(sorted(allowed_methods(request.app.routes, scope)))
+    return json_response({"error": message}, status_code=exc.status_code, headers=headers)
+
+
+def allowed_methods(routes: list[BaseRoute], scope: Scope) -> set[str]:
+    """Return every method that some route accepts on the scope's path."""
+    methods: set[str] = set()
+    for route in routes:
+        match, child_scope = route.matches(scope)
+        if match == Match.NONE:
+            continue
+        if isinstance(route, Mount):
+            methods |= allowed_methods(route.routes, {**scope, **child_scope})
+        elif isinstance(route, Route) and route.methods:
+            methods |= route.methods
+    return methods
 
 
 async def handle_unexpected_error(request: Request, exc: Exception) -> Response:

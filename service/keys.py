@@ -1,4 +1,4 @@
-"""API keys: raw values or SHA-512 digests, one per line, re-read so a rotated key file takes effect."""
+"""API keys: raw values or SHA-512 digests, one per line, re-read so a rotated key file applies."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def generate_key() -> str:
 
 
 def parse_key_lines(text: str) -> list[str]:
-    """Return the keys of a key file: one per line, blank lines skipped, a 128-hex line is a digest."""
+    """Return the keys of a key file: one per line, blanks skipped; a 128-hex line is a digest."""
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
@@ -64,7 +64,7 @@ class ApiKeys:
         assert self._key_file is not None
         entries = parse_key_lines(read_secret_file(self._key_file, "API_KEY_FILE"))
         if not entries:
-            raise ConfigurationError(f"API_KEY_FILE {str(self._key_file)!r} holds no key")
+            raise ConfigurationError(f"API_KEY_FILE {str(self._key_file)!r} contains no key")
         return entries
 
     def _refresh(self) -> None:

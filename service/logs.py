@@ -1,4 +1,4 @@
-"""Logging setup: JSON lines or readable text, each line carrying the id of the request it serves."""
+"""Logging setup: JSON lines or readable text, each line with the id of the request it serves."""
 
 from __future__ import annotations
 
@@ -12,9 +12,14 @@ import orjson
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # Attributes every LogRecord has; anything else was passed in `extra=` and goes into the JSON line.
-_STANDARD_ATTRIBUTES = frozenset(
-    logging.LogRecord("", 0, "", 0, "", None, None).__dict__
-) | {"message", "asctime", "request_id", "taskName"}
+# uvicorn's color_message repeats the message with terminal colour codes.
+_STANDARD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "request_id",
+    "taskName",
+    "color_message",
+}
 
 
 class RequestIdFilter(logging.Filter):
@@ -52,7 +57,7 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO", log_format: str = "auto") -> None:
-    """Send every log line to stderr, as JSON unless stderr is a terminal or `log_format` is text."""
+    """Send every log line to stderr as JSON, or as text for `text` and for `auto` on a terminal."""
     if log_format == "auto":
         log_format = "text" if sys.stderr.isatty() else "json"
 
@@ -64,6 +69,9 @@ def configure_logging(level: str = "INFO", log_format: str = "auto") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
 
+    # `databases` repeats our connect line, and yoyo logs every step of every migration.
+    logging.getLogger("databases").setLevel(logging.WARNING)
+    logging.getLogger("yoyo").setLevel(logging.WARNING)
     # The service writes its own line per request, so uvicorn's access log would repeat it.
     logging.getLogger("uvicorn.access").disabled = True
     for name in ("uvicorn", "uvicorn.error"):

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 
 from starlette.datastructures import Headers
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import PayloadTooLarge, Unauthorized, error_response
@@ -27,15 +28,23 @@ def route_template(scope: Scope) -> str:
     """Return the matched route's path template, never the raw path, so ids stay out of labels."""
     route = scope.get("route")
     path = getattr(route, "path", None)
-    if path is None:
+    # A Mount stays the route when none of its own routes matched.
+    if path is None or isinstance(route, Mount):
         return "unmatched"
     return API_PREFIX + path if scope.get("path", "").startswith(API_PREFIX) else path
 
 
 class RequestLogMiddleware:
-    """Give each request an id and write one log line when it ends."""
+    """Give each request an id and write one log line when it ends.
 
-    def __init__(self, app: ASGIApp, observers: list[Callable[[Scope, int, float], None]] | None = None) -> None:
+    It belongs outside Starlette's ServerErrorMiddleware, so the 500 handler's line and response
+    carry the id too. That handler logs the traceback, sends the 500 and re-raises; once the
+    response is complete this layer drops the exception, so the server does not log it twice.
+    """
+
+    def __init__(
+        self, app: ASGIApp, observers: list[Callable[[Scope, int, float], None]] | None = None
+    ) -> None:
         self.app = app
         self.observers = observers or []
 
@@ -45,21 +54,31 @@ class RequestLogMiddleware:
             return
 
         client_id = Headers(scope=scope).get("x-request-id")
-        request_id = client_id if client_id and _CLIENT_REQUEST_ID.fullmatch(client_id) else uuid.uuid4().hex
+        request_id = (
+            client_id if client_id and _CLIENT_REQUEST_ID.fullmatch(client_id) else uuid.uuid4().hex
+        )
         token = request_id_var.set(request_id)
         status_code = 500
+        response_complete = False
+        propagating = False
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status_code
+            nonlocal status_code, response_complete
             if message["type"] == "http.response.start":
                 status_code = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                response_complete = True
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            if not response_complete:
+                propagating = True
+                raise
         finally:
             duration = time.perf_counter() - started
             route = route_template(scope)
@@ -78,11 +97,13 @@ class RequestLogMiddleware:
             )
             for observe in self.observers:
                 observe(scope, status_code, duration)
-            request_id_var.reset(token)
+            # A propagating error keeps the id set: the server logs it next, in this task's context.
+            if not propagating:
+                request_id_var.reset(token)
 
 
 class ApiKeyMiddleware:
-    """Answer 401 to any request without a valid X-API-Key, except on the public paths."""
+    """Reject with 401 any request without a valid X-API-Key, except on the public paths."""
 
     def __init__(self, app: ASGIApp, keys: ApiKeys, public_paths: frozenset[str]) -> None:
         self.app = app
@@ -96,8 +117,10 @@ class ApiKeyMiddleware:
 
         presented = Headers(scope=scope).get("x-api-key")
         if not self.keys.is_valid(presented):
-            reason = "missing" if not presented else "invalid"
-            logger.warning("rejected a request with a %s API key: %s %s", reason, scope["method"], scope["path"])
+            reason = "no" if not presented else "an invalid"
+            logger.warning(
+                "rejected a request with %s API key: %s %s", reason, scope["method"], scope["path"]
+            )
             error = Unauthorized(
                 "missing API key: send it in the X-API-Key header"
                 if not presented
@@ -110,7 +133,7 @@ class ApiKeyMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Answer 413 to bodies over `max_bytes`, by Content-Length or by counting a chunked stream."""
+    """Reject with 413 a body over `max_bytes`, by Content-Length or by counting a chunked one."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -134,7 +157,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    # Raised inside the endpoint's body read, so the handler table answers 413.
+                    # Raised inside the endpoint's body read, so the handler table makes it a 413.
                     raise self._too_large()
             return message
 

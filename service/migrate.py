@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pymysql
 from yoyo import get_backend, read_migrations
 from yoyo.exceptions import LockTimeout
 
@@ -24,8 +25,15 @@ def _backend(config: DatabaseConfig):  # type: ignore[no-untyped-def]
         return get_backend(config.yoyo_url())
     except Exception as exc:
         raise ConfigurationError(
-            f"cannot reach the database to migrate it ({config.describe()}): {exc}"
+            f"cannot reach the database ({config.describe()}): {driver_message(exc)}"
         ) from exc
+
+
+def driver_message(exc: Exception) -> str:
+    """Return a driver error's own text, without PyMySQL's (code, message) tuple around it."""
+    if isinstance(exc, pymysql.err.MySQLError) and exc.args:
+        return str(exc.args[-1])
+    return str(exc)
 
 
 def _migrations(config: DatabaseConfig):  # type: ignore[no-untyped-def]
@@ -42,7 +50,7 @@ def pending_migrations(config: DatabaseConfig) -> list[str]:
 
 
 def apply_migrations(config: DatabaseConfig) -> list[str]:
-    """Apply every pending migration and return their ids; concurrent callers wait for each other."""
+    """Apply every pending migration and return their ids; concurrent callers wait in turn."""
     backend = _backend(config)
     try:
         with backend.lock(timeout=MIGRATION_LOCK_TIMEOUT_SECONDS):

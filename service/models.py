@@ -29,7 +29,8 @@ def _snowflake(value: object) -> int:
     except InvalidInput as exc:
         raise PydanticCustomError(
             "snowflake",
-            "must be a snowflake from 1 to {maximum} (an integer or a string of digits), got {value}",
+            "must be a snowflake from 1 to {maximum} (an integer or a string of digits), "
+            "got {value}",
             {"maximum": MAX_SNOWFLAKE, "value": show(value)},
         ) from exc
 
@@ -57,7 +58,9 @@ def _duration(value: object) -> int:
 def _text(max_length: int) -> Any:
     def check(value: object) -> str:
         if not isinstance(value, str):
-            raise PydanticCustomError("text", "must be a string, got {value}", {"value": show(value)})
+            raise PydanticCustomError(
+                "text", "must be a string, got {value}", {"value": show(value)}
+            )
         if not value.strip():
             raise PydanticCustomError("text", "must not be empty or only whitespace")
         if len(value) > max_length:
@@ -80,10 +83,12 @@ def _text(max_length: int) -> Any:
     return Annotated[str, PlainValidator(check), WithJsonSchema(schema)]
 
 
+# Decimal digits without leading zeros, 1 to 19 of them; the range check is the parser's.
+SNOWFLAKE_PATTERN = "^[1-9][0-9]{0,18}$"
 SNOWFLAKE_SCHEMA = {
     "oneOf": [
         {"type": "integer", "minimum": 1, "maximum": MAX_SNOWFLAKE},
-        {"type": "string", "pattern": "^[0-9]+$"},
+        {"type": "string", "pattern": SNOWFLAKE_PATTERN},
     ],
     "description": "Discord snowflake, as a JSON integer or a string of decimal digits",
 }

@@ -1,4 +1,4 @@
-"""Parsers for the values that arrive in paths, query strings and bodies; each raises InvalidInput."""
+"""Parsers of the values in paths, query strings and bodies; each raises InvalidInput."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ def parse_snowflake(value: object, field: str) -> int:
         number = int(value)
     else:
         raise InvalidInput(
-            f"{field} must be a Discord snowflake (an integer or a string of digits), got {show(value)}"
+            f"{field} must be a Discord snowflake (an integer or a string of digits), "
+            f"got {show(value)}"
         )
     if not 1 <= number <= MAX_SNOWFLAKE:
         raise InvalidInput(
@@ -76,9 +77,7 @@ def parse_timestamp(value: object, field: str, now: datetime | None = None) -> d
 
     now = now or datetime.now(UTC)
     if moment > now + MAX_CLOCK_SKEW:
-        raise InvalidInput(
-            f"{field} is more than 5 minutes in the future, got {show(value)}"
-        )
+        raise InvalidInput(f"{field} is more than 5 minutes in the future, got {show(value)}")
     return moment
 
 
@@ -99,7 +98,7 @@ def parse_positive_int(query: QueryParams, name: str, default: int, maximum: int
 
 
 def parse_guild_ids(query: QueryParams) -> list[int]:
-    """Read `guildIds`: comma-separated snowflakes, items trimmed, empty ones skipped, no duplicates."""
+    """Read `guildIds`: comma-separated snowflakes, trimmed, empty items skipped, no duplicates."""
     raw = query.get("guildIds")
     if raw is None:
         raise InvalidInput("query parameter 'guildIds' is required, as in guildIds=123,456")

@@ -54,10 +54,13 @@ class Query:
                     raise ValueError(f"query {self.name} got an empty list for {name}")
                 names = [f"{name}__{index}" for index in range(len(value))]
                 expanded = ", ".join(_placeholder(item, self.dialect) for item in names)
+
+                # A function as the replacement, so re.sub takes the text as it is.
+                def replacement(_: re.Match[str], text: str = expanded) -> str:
+                    return text
+
                 sql = re.sub(
-                    re.escape(_placeholder(name, self.dialect)) + r"(?!\w)",
-                    lambda _: expanded,
-                    sql,
+                    re.escape(_placeholder(name, self.dialect)) + r"(?!\w)", replacement, sql
                 )
                 arguments.update(zip(names, value, strict=True))
             else:
@@ -118,7 +121,8 @@ def parse_sql_file(path: Path) -> list[_Block]:
             raise QueryFileError(f"{block.path}:{block.line}: query {block.name} has no SQL")
         if not block.doc:
             raise QueryFileError(
-                f"{block.path}:{block.line}: query {block.name} needs a '--' line saying what it returns"
+                f"{block.path}:{block.line}: query {block.name} needs a '--' line "
+                "saying what it returns"
             )
     return blocks
 
@@ -137,7 +141,7 @@ def _compile(block: _Block, dialect: str) -> Query:
         return _placeholder(name, dialect)
 
     if dialect == "mysql":
-        # Outside literals, a '%' must be doubled for pyformat; inside them the replacement doubles it.
+        # pyformat needs every '%' doubled: here outside literals, by `replace` inside them.
         pieces = re.split(r"('(?:[^']|'')*')", text)
         text = "".join(
             piece if piece.startswith("'") else piece.replace("%", "%%") for piece in pieces
@@ -177,9 +181,7 @@ class Queries:
                         f"at {first.path}:{first.line}"
                     )
                 seen[key] = block
-                if block.dialect == dialect or (
-                    block.dialect is None and block.name not in chosen
-                ):
+                if block.dialect == dialect or (block.dialect is None and block.name not in chosen):
                     chosen[block.name] = block
 
         for name, dialect_name in seen:

@@ -18,7 +18,7 @@ MIN_ARTIST_WEIGHT = 0.0001
 
 @dataclass(frozen=True)
 class ListenRule:
-    """Thresholds of a valid listen: `min_listen_ms` in milliseconds and a fraction of the duration."""
+    """Thresholds of a valid listen: `min_listen_ms` in milliseconds and a fraction of duration."""
 
     min_listen_ms: int = 30_000
     min_listen_fraction: float = 0.15
@@ -45,7 +45,7 @@ class ListenRule:
 
 
 def normalize_artist(artist: str) -> str:
-    """Return the grouping key of an artist: NFC, outer space trimmed, inner runs collapsed, case-folded."""
+    """Return an artist's grouping key: NFC, trimmed, inner space runs collapsed, case-folded."""
     return " ".join(unicodedata.normalize("NFC", artist).split()).casefold()
 
 

@@ -50,18 +50,18 @@ class Settings(BaseSettings):
     min_listen_ms: int = Field(30_000, ge=0)
     min_listen_fraction: float = Field(0.15, ge=0, le=1)
 
-    # Recommended artists: how many recent valid plays seed them, and how fast a play's weight decays.
+    # Recommended artists: how many recent valid plays seed them, how fast a play's weight decays.
     recommend_seed_count: int = Field(1000, ge=1)
     recommend_tau_hours: float = Field(48.0, gt=0)
 
     db_pool_min_size: int = Field(1, ge=0)
-    # aiomysql's pool lets new requests take a freed connection before older waiters, so requests
-    # that wait for a connection see long tails: keep this at or above a worker's usual concurrency.
-    db_pool_max_size: int = Field(20, ge=1)
+    db_pool_max_size: int = Field(10, ge=1)
     # Seconds; keep below the server's wait_timeout (MySQL's default is 28800).
     db_pool_recycle_seconds: int = Field(280, ge=1)
     # Seconds to wait for a new database connection before answering 503.
     db_connect_timeout_seconds: float = Field(3.0, gt=0)
+    # Seconds one MySQL statement may take before the request gets 503 and its connection is closed.
+    db_query_timeout_seconds: float = Field(10.0, gt=0)
 
     cors_allow_origins: str = ""
     trusted_proxies: str = "127.0.0.1"
@@ -137,10 +137,17 @@ class DatabaseConfig:
                     "DATABASE_URL for MySQL needs a user, a host and a database, "
                     "as in mysql://user:password@host:3306/database"
                 )
+            try:
+                port = parts.port
+            except ValueError:
+                # urllib's message quotes the port text, which can be part of a password.
+                raise ConfigurationError(
+                    "DATABASE_URL has an invalid port: use a number from 1 to 65535"
+                ) from None
             return cls(
                 backend="mysql",
                 host=parts.hostname,
-                port=parts.port or DEFAULT_MYSQL_PORT,
+                port=port or DEFAULT_MYSQL_PORT,
                 user=unquote(parts.username),
                 password=unquote(parts.password or ""),
                 database=unquote(database),

@@ -17,7 +17,7 @@ def utc_now() -> datetime:
 
 
 def to_utc(moment: datetime) -> datetime:
-    """Return the same instant in UTC, truncated to the millisecond; a naive value must not get here."""
+    """Return the same instant in UTC, truncated to the millisecond; a naive value is an error."""
     if moment.tzinfo is None:
         raise ValueError("a timestamp without a UTC offset is ambiguous")
     return truncate_to_ms(moment.astimezone(UTC))

@@ -115,7 +115,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def migrated_config(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseConfig]:
+def migrated_config(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DatabaseConfig]:
     """A database of the backend with every migration applied, shared by the tests of a process."""
     if backend == "sqlite":
         path = tmp_path_factory.mktemp("sqlite") / "archive.sqlite3"

@@ -23,7 +23,9 @@ async def create_track_play(db: Database, session_id: str, request: CreateTrackP
         if session is None:
             raise NotFound(f"session {show(session_id)} not found")
         if session["ended_at"] is not None:
-            raise Conflict(f"session {show(session_id)} has ended; start a new session to add tracks")
+            raise Conflict(
+                f"session {show(session_id)} has ended; start a new session to add tracks"
+            )
 
         row = {
             "id": new_id(),

@@ -22,9 +22,11 @@ async def ready(request: Request) -> Response:
     """Report whether the database answers and its schema is current, for readiness probes."""
     state = request.app.state
     try:
-        await state.db.fetch_one("ping")
+        await state.db.ping()
     except DatabaseUnavailable:
-        return json_response({"status": "unavailable", "error": "database unavailable"}, status_code=503)
+        return json_response(
+            {"status": "unavailable", "error": "database unavailable"}, status_code=503
+        )
 
     pending = await state.migration_status.pending()
     if pending:

@@ -27,8 +27,9 @@ def format_rfc3339(moment: datetime | None) -> str | None:
     """Format as 2026-01-16T10:30:00.123Z, the form every response uses."""
     if moment is None:
         return None
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat() pads the year to four digits, which strftime("%Y") does not do on Linux.
+    naive = moment.astimezone(UTC).replace(tzinfo=None)
+    return naive.isoformat(timespec="milliseconds") + "Z"
 
 
 def to_database(moment: datetime, dialect: str) -> datetime | str:

@@ -10,11 +10,11 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from service import docs, metrics, openapi, operations
+from service.cors import ListedOriginsCORSMiddleware
 from service.db import Database
 from service.errors import EXCEPTION_HANDLERS
 from service.idempotency import IdempotencyKeys, idempotent
@@ -141,7 +141,7 @@ def create_app(settings: Settings, keys: ApiKeys | None = None) -> Starlette:
     if settings.cors_origins():
         middleware.append(
             Middleware(
-                CORSMiddleware,
+                ListedOriginsCORSMiddleware,
                 allow_origins=settings.cors_origins(),
                 allow_methods=["GET", "POST", "PATCH"],
                 allow_headers=["X-API-Key", "Content-Type", "Idempotency-Key", "X-Request-ID"],

@@ -108,8 +108,10 @@ def decode_json(body: bytes) -> Any:
             parse_int=_parse_int,
         )
     except json.JSONDecodeError as exc:
+        # Some of Python's messages end in "at" already, as in "Invalid control character at".
+        reason = exc.msg.removesuffix(" at")
         raise InvalidInput(
-            f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            f"request body is not valid JSON: {reason} at line {exc.lineno} column {exc.colno}"
         ) from None
     except RecursionError:
         raise InvalidInput(

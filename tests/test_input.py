@@ -60,7 +60,7 @@ SESSION_BODIES = {
     "top-level string": (b'"guildId"', 400, "got a string"),
     "top-level null": (b"null", 400, "got null"),
     "escaped NUL": (b'{"guildId": "1\\u0000"}', 400, "NUL"),
-    "raw NUL byte": (b'{"guildId": "1\x00"}', 400, "not valid JSON"),
+    "raw NUL byte": (b'{"guildId": "1\x00"}', 400, "Invalid control character at line"),
     "invalid UTF-8": (b'{"guildId": "\xff1"}', 400, "not valid UTF-8"),
     "overlong UTF-8": (b'{"guildId": "\xc0\xaf"}', 400, "not valid UTF-8"),
     "UTF-16": ('{"guildId": 1}'.encode("utf-16"), 400, "UTF-8"),

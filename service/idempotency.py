@@ -265,6 +265,8 @@ def idempotent(endpoint: Endpoint) -> Endpoint:
             # These come from the stored data, so a retry would get them again.
             response = error_response(exc)
         except Exception:
+            # NOTE: a 503 for a write whose connection broke after sending may follow an applied
+            # write, and the released key then lets a retry write a second record.
             await keys.release(outcome)
             raise
 

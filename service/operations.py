@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from service import docs
+from service.idempotency import IDEMPOTENCY_KEY_HEADER, MAX_KEY_LENGTH
 from service.models import (
     MAX_LISTENERS,
     SNOWFLAKE_PATTERN,
@@ -24,7 +25,6 @@ from service.models import (
     TrackPlay,
 )
 from service.openapi import Operation, Parameter, Reply, error_replies
-from service.idempotency import IDEMPOTENCY_KEY_HEADER, MAX_KEY_LENGTH
 from service.parsing import DEFAULT_LIMIT, MAX_GUILD_IDS, MAX_LIMIT, MAX_SNOWFLAKE
 from service.routes.artists import MAX_SEED_COUNT
 

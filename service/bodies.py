@@ -145,8 +145,11 @@ def _json_type(value: Any) -> str:
     return "a number"
 
 
-def validation_error(exc: ValidationError) -> InvalidInput:
-    """Turn pydantic's errors into one message plus per-field details, without echoing raw input."""
+def validation_error(exc: ValidationError, ignored_fields: list[str] | None = None) -> InvalidInput:
+    """Turn pydantic's errors into one message plus per-field details, without echoing raw input.
+
+    A missing field is often a misspelt one, so the message names the body's ignored fields too.
+    """
     details = []
     for error in exc.errors(include_url=False, include_input=False, include_context=False):
         field = ".".join(str(part) for part in error["loc"]) or "body"
@@ -157,6 +160,9 @@ def validation_error(exc: ValidationError) -> InvalidInput:
             message = "must be a JSON object"
         details.append({"field": field, "message": message})
     summary = "; ".join(f"{item['field']} {item['message']}" for item in details)
+    if ignored_fields and any(item["message"] == "is required" for item in details):
+        names = ", ".join(show(name) for name in ignored_fields[:5])
+        summary += f" (ignored unknown fields: {names}; field names are camelCase)"
     return InvalidInput(f"invalid request body: {summary}", details=details)
 
 
@@ -176,4 +182,5 @@ async def read_body(request: Request, model: type[ModelT], allow_empty: bool = F
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(exc) from None
+        known = {field.alias or name for name, field in model.model_fields.items()}
+        raise validation_error(exc, [key for key in data if key not in known]) from None

@@ -14,12 +14,14 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import databases
 import pymysql
+from pymysql.constants import FIELD_TYPE
+from pymysql.converters import conversions
 
 from service import metrics
 from service.errors import DatabaseUnavailable
@@ -164,7 +166,7 @@ class Connection:
                     return [], cursor.rowcount
                 rows = await cursor.fetchall()
                 names = [column[0] for column in cursor.description]
-        return [_convert_row(names, row) for row in rows], len(rows)
+        return _convert_rows(names, rows, self._dialect), len(rows)
 
     async def fetch_all(self, name: str, **params: Any) -> list[Row]:
         sql, arguments = self._bind(name, params)
@@ -215,12 +217,34 @@ class Connection:
             logger.warning("rollback failed, the server drops the transaction: %s", exc.__cause__)
 
 
-def _convert_row(names: list[str], values: Sequence[Any]) -> Row:
-    row = dict(zip(names, values, strict=True))
-    for name in names:
-        if name.endswith("_at"):
+def _convert_rows(names: list[str], rows: Sequence[Sequence[Any]], dialect: str) -> list[Row]:
+    if dialect == "mysql":
+        # The driver already read every DATETIME as an aware UTC datetime.
+        return [dict(zip(names, values, strict=True)) for values in rows]
+    time_columns = [name for name in names if name.endswith("_at")]
+    converted = []
+    for values in rows:
+        row = dict(zip(names, values, strict=True))
+        for name in time_columns:
             row[name] = from_database(row[name])
-    return row
+        converted.append(row)
+    return converted
+
+
+def _read_utc_datetime(text: str) -> datetime | str:
+    """Read a DATETIME column, stored in UTC, as an aware datetime, in C rather than by regex."""
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError:
+        # A zero date such as '0000-00-00 00:00:00' stays text, as PyMySQL leaves it.
+        return text
+
+
+MYSQL_CONVERSIONS = {
+    **conversions,
+    FIELD_TYPE.DATETIME: _read_utc_datetime,
+    FIELD_TYPE.TIMESTAMP: _read_utc_datetime,
+}
 
 
 class Database:
@@ -454,4 +478,5 @@ def _pool_options(config: DatabaseConfig, settings: Settings) -> dict[str, Any]:
         # `databases` ignores these in the URL, so they go in as keyword arguments.
         "charset": "utf8mb4",
         "init_command": "SET time_zone = '+00:00'",
+        "conv": MYSQL_CONVERSIONS,
     }

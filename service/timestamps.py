@@ -27,9 +27,10 @@ def format_rfc3339(moment: datetime | None) -> str | None:
     """Format as 2026-01-16T10:30:00.123Z, the form every response uses."""
     if moment is None:
         return None
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
     # isoformat() pads the year to four digits, which strftime("%Y") does not do on Linux.
-    naive = moment.astimezone(UTC).replace(tzinfo=None)
-    return naive.isoformat(timespec="milliseconds") + "Z"
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def to_database(moment: datetime, dialect: str) -> datetime | str:

@@ -10,13 +10,14 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from service import docs, metrics, openapi, operations
+from service.cors import ListedOriginsCORSMiddleware
 from service.db import Database
 from service.errors import EXCEPTION_HANDLERS
+from service.idempotency import IdempotencyKeys, idempotent
 from service.keys import ApiKeys
 from service.middleware import (
     API_PREFIX,
@@ -40,11 +41,15 @@ API_ROUTES: list[BaseRoute] = [
     Route("/health", health.health, methods=["GET"]),
     Route("/ready", health.ready, methods=["GET"]),
     Route("/sessions", sessions.list_sessions, methods=["GET"]),
-    Route("/sessions", sessions.create_session, methods=["POST"]),
+    Route("/sessions", idempotent(sessions.create_session), methods=["POST"]),
     Route("/sessions/{sessionId}", sessions.get_session, methods=["GET"]),
     Route("/sessions/{sessionId}", sessions.end_session, methods=["PATCH"]),
     Route("/sessions/{sessionId}/tracks", sessions.list_session_track_plays, methods=["GET"]),
-    Route("/sessions/{sessionId}/tracks", sessions.create_track_play, methods=["POST"]),
+    Route(
+        "/sessions/{sessionId}/tracks",
+        idempotent(sessions.create_track_play),
+        methods=["POST"],
+    ),
     Route("/tracks/{trackPlayId}", tracks.get_track_play, methods=["GET"]),
     Route("/tracks/{trackPlayId}", tracks.end_track_play, methods=["PATCH"]),
     Route("/tracks/{trackPlayId}/listeners", tracks.list_listeners, methods=["GET"]),
@@ -136,7 +141,7 @@ def create_app(settings: Settings, keys: ApiKeys | None = None) -> Starlette:
     if settings.cors_origins():
         middleware.append(
             Middleware(
-                CORSMiddleware,
+                ListedOriginsCORSMiddleware,
                 allow_origins=settings.cors_origins(),
                 allow_methods=["GET", "POST", "PATCH"],
                 allow_headers=["X-API-Key", "Content-Type", "Idempotency-Key", "X-Request-ID"],
@@ -167,4 +172,5 @@ def create_app(settings: Settings, keys: ApiKeys | None = None) -> Starlette:
         app.routes, operations.operations(settings.recommend_seed_count, settings.metrics_public)
     )
     app.state.openapi_json = openapi.encode(document)
+    app.state.idempotency_keys = IdempotencyKeys(db)
     return app

@@ -14,6 +14,11 @@ from service.parsing import show
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
+# Levels of arrays and objects a body may nest; the archive's own bodies use two.
+MAX_JSON_DEPTH = 32
+# Digits of the largest integer a body may hold: 2**64 - 1 has 20.
+MAX_INTEGER_DIGITS = 20
+
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
@@ -35,23 +40,86 @@ def _parse_float(text: str) -> float:
     return value
 
 
-def decode_json(body: bytes) -> Any:
-    """Decode a JSON document, rejecting duplicate keys, NaN and Infinity, and deep nesting."""
+def _parse_int(text: str) -> int:
+    # int() raises ValueError over 4300 digits, and no field takes more than 64 bits anyway.
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INTEGER_DIGITS:
+        raise InvalidInput(
+            f"request body contains an integer of {digits} digits, "
+            f"more than the {MAX_INTEGER_DIGITS} of a 64-bit integer"
+        )
+    return int(text)
+
+
+def _check_string(text: str, location: str) -> None:
+    if "\x00" in text:
+        raise InvalidInput(f"request body contains a NUL character in {location}")
     try:
-        return json.loads(
-            body,
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(
+            "request body contains a lone surrogate (an unpaired \\uD800-\\uDFFF escape) "
+            f"in {location}"
+        ) from None
+
+
+def _check_strings_and_depth(data: Any) -> None:
+    """Reject NUL characters and lone surrogates in keys and strings, and nesting too deep."""
+    pending: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while pending:
+        value, path, depth = pending.pop()
+        if isinstance(value, str):
+            _check_string(value, f"the value of {show(path)}" if path else "the body")
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise InvalidInput(f"request body is nested more than {MAX_JSON_DEPTH} levels deep")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_string(key, f"the key {show(key)}")
+                pending.append((item, f"{path}.{key}" if path else key, depth + 1))
+        else:
+            for index, item in enumerate(value):
+                pending.append((item, f"{path}[{index}]", depth + 1))
+
+
+def decode_json(body: bytes) -> Any:
+    """Decode a UTF-8 JSON document, rejecting what the standard leaves open or Python lets through.
+
+    Duplicate keys, NaN and Infinity, integers of over MAX_INTEGER_DIGITS digits, NUL characters,
+    lone surrogates, a byte order mark and nesting over MAX_JSON_DEPTH levels raise InvalidInput.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"request body is not valid UTF-8: byte {body[exc.start]:#04x} at offset {exc.start}"
+        ) from None
+    if text.startswith("\ufeff"):
+        raise InvalidInput("request body starts with a byte order mark: send UTF-8 without one")
+
+    try:
+        data = json.loads(
+            text,
             object_pairs_hook=_reject_duplicate_keys,
             parse_constant=_reject_constant,
             parse_float=_parse_float,
+            parse_int=_parse_int,
         )
     except json.JSONDecodeError as exc:
+        # Some of Python's messages end in "at" already, as in "Invalid control character at".
+        reason = exc.msg.removesuffix(" at")
         raise InvalidInput(
-            f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            f"request body is not valid JSON: {reason} at line {exc.lineno} column {exc.colno}"
         ) from None
-    except UnicodeDecodeError:
-        raise InvalidInput("request body is not valid UTF-8") from None
     except RecursionError:
-        raise InvalidInput("request body is nested too deeply") from None
+        raise InvalidInput(
+            f"request body is nested more than {MAX_JSON_DEPTH} levels deep"
+        ) from None
+
+    _check_strings_and_depth(data)
+    return data
 
 
 def _check_content_type(request: Request) -> None:
@@ -77,8 +145,11 @@ def _json_type(value: Any) -> str:
     return "a number"
 
 
-def validation_error(exc: ValidationError) -> InvalidInput:
-    """Turn pydantic's errors into one message plus per-field details, without echoing raw input."""
+def validation_error(exc: ValidationError, ignored_fields: list[str] | None = None) -> InvalidInput:
+    """Turn pydantic's errors into one message plus per-field details, without echoing raw input.
+
+    A missing field is often a misspelt one, so the message names the body's ignored fields too.
+    """
     details = []
     for error in exc.errors(include_url=False, include_input=False, include_context=False):
         field = ".".join(str(part) for part in error["loc"]) or "body"
@@ -89,6 +160,9 @@ def validation_error(exc: ValidationError) -> InvalidInput:
             message = "must be a JSON object"
         details.append({"field": field, "message": message})
     summary = "; ".join(f"{item['field']} {item['message']}" for item in details)
+    if ignored_fields and any(item["message"] == "is required" for item in details):
+        names = ", ".join(show(name) for name in ignored_fields[:5])
+        summary += f" (ignored unknown fields: {names}; field names are camelCase)"
     return InvalidInput(f"invalid request body: {summary}", details=details)
 
 
@@ -108,4 +182,5 @@ async def read_body(request: Request, model: type[ModelT], allow_empty: bool = F
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(exc) from None
+        known = {field.alias or name for name, field in model.model_fields.items()}
+        raise validation_error(exc, [key for key in data if key not in known]) from None

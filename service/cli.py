@@ -60,7 +60,7 @@ def use_local_key(settings: Settings) -> None:
     print(
         f"Using the API key in {LOCAL_KEY_FILE}; send it as a header, for example:\n"
         f'  curl -H "X-API-Key: $(cat {LOCAL_KEY_FILE})" '
-        f"http://127.0.0.1:{settings.port}/api/v1/sessions?guildIds=1",
+        f"'http://127.0.0.1:{settings.port}/api/v1/sessions?guildIds=1'",
         file=sys.stderr,
     )
     os.environ["API_KEY_FILE"] = str(LOCAL_KEY_FILE)

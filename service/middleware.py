@@ -82,13 +82,17 @@ class RequestLogMiddleware:
         finally:
             duration = time.perf_counter() - started
             route = route_template(scope)
+            # uvicorn puts a forwarded address here only when the peer is in TRUSTED_PROXIES.
+            client = scope["client"][0] if scope.get("client") else "-"
             logger.info(
-                "%s %s %d %.1fms",
+                "%s %s %s %d %.1fms",
+                client,
                 scope["method"],
                 route,
                 status_code,
                 duration * 1000,
                 extra={
+                    "client": client,
                     "method": scope["method"],
                     "route": route,
                     "status": status_code,

@@ -40,10 +40,10 @@ class Error(TypedDict):
 
 @dataclass(frozen=True)
 class Parameter:
-    """A path or query parameter: its JSON schema and what it means."""
+    """A path, query or header parameter: its JSON schema and what it means."""
 
     name: str
-    location: Literal["path", "query"]
+    location: Literal["path", "query", "header"]
     schema: dict[str, Any]
     description: str
     required: bool = False
@@ -108,7 +108,7 @@ ERROR_RESPONSES: dict[int, tuple[str, str, str]] = {
     ),
     409: (
         "Conflict",
-        "The session has ended",
+        "The session has ended, or an Idempotency-Key was reused with another body or is in use",
         "session 'hWfHbg5sVkVn4Z9sJZkD3q' has ended; start a new session to add tracks",
     ),
     413: ("PayloadTooLarge", "Request body over 64 KiB", "request body is larger than 64 KiB"),

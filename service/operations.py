@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from service import docs
+from service.idempotency import IDEMPOTENCY_KEY_HEADER, MAX_KEY_LENGTH
 from service.models import (
     MAX_LISTENERS,
     SNOWFLAKE_PATTERN,
@@ -26,6 +27,18 @@ from service.models import (
 from service.openapi import Operation, Parameter, Reply, error_replies
 from service.parsing import DEFAULT_LIMIT, MAX_GUILD_IDS, MAX_LIMIT, MAX_SNOWFLAKE
 from service.routes.artists import MAX_SEED_COUNT
+
+IDEMPOTENCY_KEY_PARAMETER = Parameter(
+    name=IDEMPOTENCY_KEY_HEADER,
+    location="header",
+    schema={"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": "^[!-~]+$"},
+    description=(
+        "Optional key that makes a retry safe: the same key with the same body within 24 hours "
+        "returns the first response (with Idempotent-Replayed: true) and creates nothing; "
+        "with another body, or while the first request runs, it is a 409."
+    ),
+    example="5c0f8e3a-7b2d-4f61-9a0e-2d1c7b9e4f10",
+)
 
 # Response envelopes: the list routes wrap the Go service's objects in camelCase keys.
 
@@ -260,11 +273,12 @@ def operations(
         ("POST", "/api/v1/sessions"): Operation(
             summary="Start a listening session in a guild",
             tag="sessions",
+            parameters=(IDEMPOTENCY_KEY_PARAMETER,),
             body=CreateSessionRequest,
             body_example=REQUEST_EXAMPLES[CreateSessionRequest],
             responses={
                 201: Reply("The new session", Session, SESSION_EXAMPLE),
-                **error_replies(*WRITE_ERRORS),
+                **error_replies(*WRITE_ERRORS, 409),
             },
             links={201: SESSION_LINKS},
         ),
@@ -313,7 +327,7 @@ def operations(
                 "once). The play counts as valid until it ends."
             ),
             tag="track plays",
-            parameters=(SESSION_ID_PARAMETER,),
+            parameters=(SESSION_ID_PARAMETER, IDEMPOTENCY_KEY_PARAMETER),
             body=CreateTrackPlayRequest,
             body_example=REQUEST_EXAMPLES[CreateTrackPlayRequest],
             responses={

@@ -12,15 +12,19 @@ from service.timestamps import to_utc
 
 MAX_SNOWFLAKE = 2**63 - 1
 MAX_GUILD_IDS = 100
+# Comma-separated items guildIds may have before duplicates and empty items are dropped.
+MAX_GUILD_ID_ITEMS = 1000
 # How far in the future a client's clock may be before its endedAt is rejected.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
+_SNOWFLAKE_DIGITS = len(str(MAX_SNOWFLAKE))
 _DIGITS = re.compile(r"[0-9]+")
 _RECORD_ID = re.compile(r"[A-Za-z0-9_-]{1,36}")
 _RFC3339 = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
 )
 
 
@@ -35,7 +39,9 @@ def parse_snowflake(value: object, field: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
     elif isinstance(value, str) and _DIGITS.fullmatch(value):
-        number = int(value)
+        # int() raises ValueError over 4300 digits, and over 19 significant ones are out of range.
+        significant = value.lstrip("0") or "0"
+        number = int(significant) if len(significant) <= _SNOWFLAKE_DIGITS else MAX_SNOWFLAKE + 1
     else:
         raise InvalidInput(
             f"{field} must be a Discord snowflake (an integer or a string of digits), "
@@ -92,9 +98,13 @@ def parse_positive_int(query: QueryParams, name: str, default: int, maximum: int
     raw = query.get(name)
     if raw is None:
         return default
-    if not _DIGITS.fullmatch(raw) or int(raw) == 0:
+    significant = raw.lstrip("0")
+    if not _DIGITS.fullmatch(raw) or not significant:
         raise InvalidInput(f"{name} must be a positive integer, got {show(raw)}")
-    return min(int(raw), maximum)
+    # A value longer than `maximum` is clamped without int(), which raises over 4300 digits.
+    if len(significant) > len(str(maximum)):
+        return maximum
+    return min(int(significant), maximum)
 
 
 def parse_guild_ids(query: QueryParams) -> list[int]:
@@ -102,6 +112,13 @@ def parse_guild_ids(query: QueryParams) -> list[int]:
     raw = query.get("guildIds")
     if raw is None:
         raise InvalidInput("query parameter 'guildIds' is required, as in guildIds=123,456")
+
+    items = raw.count(",") + 1
+    if items > MAX_GUILD_ID_ITEMS:
+        raise InvalidInput(
+            f"guildIds has {items} comma-separated items, "
+            f"more than the {MAX_GUILD_ID_ITEMS} allowed"
+        )
 
     guild_ids: list[int] = []
     for item in raw.split(","):

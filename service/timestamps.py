@@ -29,6 +29,7 @@ def format_rfc3339(moment: datetime | None) -> str | None:
         return None
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
+    # isoformat() pads the year to four digits, which strftime("%Y") does not do on Linux.
     return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 

@@ -672,7 +672,11 @@ def test_adopt_second_run_changes_nothing(adopted: Adopted) -> None:
 @requires_mysql
 def test_adopt_is_recorded_by_yoyo(adopted: Adopted) -> None:
     rows = fetch(adopted.config, "SELECT migration_id FROM _yoyo_migration ORDER BY migration_id")
-    assert rows == [("0000_adopt_go_schema",), ("0001_create_archive",)]
+    assert rows == [
+        ("0000_adopt_go_schema",),
+        ("0001_create_archive",),
+        ("0002_create_idempotency_keys",),
+    ]
 
 
 # The read routes over the adopted rows
@@ -819,7 +823,11 @@ def test_adopt_resumes_after_crash(
     applied = apply_migrations(legacy_config)
 
     assert all(ran)
-    assert applied == ["0000_adopt_go_schema", "0001_create_archive"]
+    assert applied == [
+        "0000_adopt_go_schema",
+        "0001_create_archive",
+        "0002_create_idempotency_keys",
+    ]
     assert show_create_tables(legacy_config) == reference.schema
     assert read_rows(legacy_config) == reference.rows
 
@@ -945,7 +953,7 @@ def test_adopt_leaves_empty_database_alone(empty_config: DatabaseConfig) -> None
 def test_adopt_leaves_current_database_alone(
     empty_config: DatabaseConfig, fresh_config: DatabaseConfig
 ) -> None:
-    """A database that 0001 created before 0000 existed gets 0000 recorded and nothing else."""
+    """A database that 0001 created before 0000 existed gets 0000 recorded, its tables untouched."""
     backend = get_backend(empty_config.yoyo_url())
     try:
         migrations = read_migrations(str(MIGRATIONS_DIR / "mysql"))
@@ -965,7 +973,7 @@ def test_adopt_leaves_current_database_alone(
 
     applied = apply_migrations(empty_config)
 
-    assert applied == ["0000_adopt_go_schema"]
+    assert applied == ["0000_adopt_go_schema", "0002_create_idempotency_keys"]
     assert show_create_tables(empty_config) == schema
     assert schema == show_create_tables(fresh_config)
     assert read_rows(empty_config) == rows
@@ -981,7 +989,7 @@ def test_adopt_is_not_a_sqlite_migration(tmp_path) -> None:  # type: ignore[no-u
     assert not created_by_planning
     assert "Go service schema: not applicable; the Go service ran on MySQL only" in planned
     assert "  0001_create_archive" in planned
-    assert applied == ["0001_create_archive"]
+    assert applied == ["0001_create_archive", "0002_create_idempotency_keys"]
     assert "0 pending migrations on " + config.describe() in migration_plan_lines(config)
 
 
@@ -1071,7 +1079,10 @@ def test_dry_run_prints_plan_only(
     assert "Go service schema: found; migration 0000_adopt_go_schema converts it" in output
     for number in range(1, len(ADOPTION_STEPS) + 1):
         assert f"\n  {number}. " in output
-    assert "\n  0000_adopt_go_schema\n  0001_create_archive\n" in output
+    assert (
+        "\n  0000_adopt_go_schema\n  0001_create_archive\n  0002_create_idempotency_keys\n"
+        in output
+    )
     assert output.endswith("dry run: nothing was changed\n")
     assert table_names(legacy_config) == tables
     assert show_create_tables(legacy_config) == schema
@@ -1093,7 +1104,7 @@ def test_migrate_prints_plan_before_applying(
 
     assert first == 0
     assert first_output.index("Go service schema: found") < first_output.index(
-        "applied 2 migrations"
+        "applied 3 migrations"
     )
     assert second == 0
     assert "rows (estimated from table statistics): listening_sessions " in second_output

@@ -129,3 +129,18 @@ def test_end_track_body_malformed_is_400(client, db_config):
 
     assert response.status_code == 400
     assert client.get(f"{API}/tracks/{track['ID']}").json()["EndedAt"] is None
+
+
+def test_body_missing_field_names_ignored_fields(client, db_config):
+    response = client.post(f"{API}/sessions", json={"guildID": "123"})
+
+    assert response.status_code == 400
+    assert "guildId is required" in response.json()["error"]
+    assert "ignored unknown fields: 'guildID'" in response.json()["error"]
+
+
+def test_body_invalid_field_omits_ignored_fields(client, db_config):
+    response = client.post(f"{API}/sessions", json={"guildId": "x", "note": "hello"})
+
+    assert response.status_code == 400
+    assert "ignored unknown fields" not in response.json()["error"]

@@ -41,10 +41,33 @@ def test_compose_database_has_healthcheck(compose: dict) -> None:
     assert "mysqladmin ping" in " ".join(compose["services"]["db"]["healthcheck"]["test"])
 
 
-def test_compose_secrets_mounted_read_only(compose: dict) -> None:
-    for service in ("api", "db"):
-        volumes = compose["services"][service]["volumes"]
-        assert any(volume.endswith(".local-secrets:/secrets:ro") for volume in volumes), service
+def test_compose_database_secrets_mounted_read_only(compose: dict) -> None:
+    volumes = compose["services"]["db"]["volumes"]
+    assert any(volume.endswith(".local-secrets:/secrets:ro") for volume in volumes)
+
+
+def test_compose_api_gets_only_its_secrets(compose: dict) -> None:
+    mounts = sorted(
+        volume.split(":", 1)[1]
+        for volume in compose["services"]["api"]["volumes"]
+        if "/.local-secrets" in volume
+    )
+    assert mounts == ["/secrets/api-key:ro", "/secrets/db-password:ro"]
+
+
+def test_local_secrets_readable_by_container_users(tmp_path) -> None:
+    shutil.copytree(ROOT / "scripts", tmp_path / "scripts")
+    secrets = tmp_path / ".local-secrets"
+    secrets.mkdir(mode=0o700)
+    (secrets / "api-key").write_text("made-by-make-run\n")
+    (secrets / "api-key").chmod(0o600)
+
+    subprocess.run([str(tmp_path / "scripts" / "make-local-secrets")], check=True, timeout=30)
+
+    assert secrets.stat().st_mode & 0o005 == 0o005
+    for name in ("api-key", "db-password", "db-root-password"):
+        assert (secrets / name).stat().st_mode & 0o004, name
+    assert (secrets / "api-key").read_text() == "made-by-make-run\n"
 
 
 def test_compose_uses_env_local_defaults(compose: dict) -> None:

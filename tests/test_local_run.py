@@ -122,51 +122,42 @@ def test_local_run_rejects_request_without_key(tmp_path: Path) -> None:
     assert response.status_code == 401
 
 
-def test_serve_without_key_fails_with_one_sentence(tmp_path: Path) -> None:
-    result = subprocess.run(
+def serve_and_fail(folder: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+    """Run `serve` with extra settings, for a start-up that must stop before it listens."""
+    return subprocess.run(
         [sys.executable, "-m", "service", "serve", "--port", str(free_port())],
-        cwd=tmp_path,
-        env=local_environment(),
+        cwd=folder,
+        env=local_environment() | settings,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_serve_without_key_fails_with_one_sentence(tmp_path: Path) -> None:
+    result = serve_and_fail(tmp_path)
+
     assert result.returncode == 2
     assert "API_KEY_FILE" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_serve_with_unreadable_key_file_names_setting(tmp_path: Path) -> None:
-    environment = local_environment() | {"API_KEY_FILE": str(tmp_path / "missing-key")}
-    result = subprocess.run(
-        [sys.executable, "-m", "service", "serve", "--port", str(free_port())],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = serve_and_fail(tmp_path, API_KEY_FILE=str(tmp_path / "missing-key"))
+
     assert result.returncode == 2
     assert "API_KEY_FILE" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_serve_with_unreachable_database_names_it(tmp_path: Path) -> None:
-    environment = local_environment() | {
-        "API_KEY": "local-test-key",
-        "DATABASE_URL": f"mysql://archive:secret-password@127.0.0.1:{free_port()}/archive",
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "service", "serve", "--port", str(free_port())],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    result = serve_and_fail(
+        tmp_path,
+        API_KEY="local-test-key",
+        DATABASE_URL=f"mysql://archive:secret-password@127.0.0.1:{free_port()}/archive",
     )
+
     assert result.returncode == 2
     assert "cannot reach the database" in result.stderr
     assert "secret-password" not in result.stderr

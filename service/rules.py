@@ -65,8 +65,12 @@ def recommend_artists(
     floored at MIN_ARTIST_WEIGHT. The result is ordered by latest play, newest first.
     """
     tallies: dict[str, _ArtistTally] = {}
+    # A guild has far fewer distinct spellings than seed plays, so each is normalized once.
+    keys: dict[str, str] = {}
     for artist, started_at in seeds:
-        key = normalize_artist(artist)
+        key = keys.get(artist)
+        if key is None:
+            key = keys[artist] = normalize_artist(artist)
         tally = tallies.get(key)
         if tally is None:
             tallies[key] = _ArtistTally(spelling=artist, latest=started_at, count=1)

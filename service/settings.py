@@ -55,7 +55,9 @@ class Settings(BaseSettings):
     recommend_tau_hours: float = Field(48.0, gt=0)
 
     db_pool_min_size: int = Field(1, ge=0)
-    db_pool_max_size: int = Field(10, ge=1)
+    # aiomysql hands a freed connection to the next acquire, not the longest waiter, so a pool
+    # smaller than the concurrent requests stretches the latency tail (docs/benchmarks.md).
+    db_pool_max_size: int = Field(20, ge=1)
     # Seconds; keep below the server's wait_timeout (MySQL's default is 28800).
     db_pool_recycle_seconds: int = Field(280, ge=1)
     # Seconds to wait for a new database connection before answering 503.

@@ -166,7 +166,7 @@ def test_metrics_query_latency_by_name(client: TestClient) -> None:
 def test_metrics_report_pool(client: TestClient, backend: str) -> None:
     text = scrape(client)
 
-    expected_max = 10 if backend == "mysql" else 0
+    expected_max = 20 if backend == "mysql" else 0
     assert value(text, "archive_db_pool_max_size") == expected_max
     assert value(text, "archive_db_pool_in_use") == 0
     assert value(text, "archive_db_pool_waiting") == 0

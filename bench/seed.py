@@ -519,7 +519,7 @@ def seed_database(
         existing = count_rows(connection, "listening_sessions")
         if existing:
             raise SeedError(
-                f"{config.describe()} already holds {existing} listening sessions; "
+                f"{config.describe()} already contains {existing} listening sessions; "
                 "seed an empty database, or drop this one first"
             )
         method = choose_method(connection, method)

@@ -191,7 +191,8 @@ class Connection:
         if self._dialect == "mysql":
             await self._call(self.raw.begin(), "BEGIN")
         else:
-            # IMMEDIATE takes the write lock at once, so two writers never deadlock on an upgrade.
+            # IMMEDIATE takes the write lock at once, so a second writer waits (up to the busy
+            # timeout) instead of failing when it tries to upgrade a read lock.
             await self._call(self.raw.execute("BEGIN IMMEDIATE"), "BEGIN")
 
     async def commit(self) -> None:

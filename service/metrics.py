@@ -3,9 +3,9 @@
 With one worker the metrics live in this process's default registry. With several workers,
 `serve` sets PROMETHEUS_MULTIPROC_DIR before the workers start, so each worker writes its values
 to files there and a scrape of any worker sums the files of all of them (prometheus-client's
-multiprocess mode). Gauges then keep one file per live worker: pool gauges are summed over live
-workers, process gauges carry a `pid` label, and a worker removes the files of dead workers when
-it starts, since the supervisor that restarts them is uvicorn's, not ours.
+multiprocess mode). Gauges then keep one file per live worker. Pool gauges are summed over live
+workers and process gauges carry a `pid` label. uvicorn, not this service, restarts dead
+workers, so a worker removes the files of dead workers when it starts.
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ def _registry() -> CollectorRegistry:
 
 
 async def metrics(request: Request) -> Response:
-    """Serve every metric in the format the scraper's Accept header asks for."""
+    """Serve every metric in the format that the scraper's Accept header requests."""
     record_pool(request.app.state.db.pool_stats())
     encode, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encode(_registry()), headers={"Content-Type": content_type})

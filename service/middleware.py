@@ -38,8 +38,8 @@ class RequestLogMiddleware:
     """Give each request an id and write one log line when it ends.
 
     It belongs outside Starlette's ServerErrorMiddleware, so the 500 handler's line and response
-    carry the id too. That handler logs the traceback, sends the 500 and re-raises; once the
-    response is complete this layer drops the exception, so the server does not log it twice.
+    carry the id too. That handler logs the traceback, sends the 500 and re-raises. Once the
+    response is complete, this layer drops the exception so that the server does not log it twice.
     """
 
     def __init__(

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     db_pool_max_size: int = Field(20, ge=1)
     # Seconds; keep below the server's wait_timeout (MySQL's default is 28800).
     db_pool_recycle_seconds: int = Field(280, ge=1)
-    # Seconds to wait for a new database connection before answering 503.
+    # Seconds to wait for a new database connection before responding with 503.
     db_connect_timeout_seconds: float = Field(3.0, gt=0)
     # Seconds one MySQL statement may take before the request gets 503 and its connection is closed.
     db_query_timeout_seconds: float = Field(10.0, gt=0)
@@ -108,7 +108,7 @@ class Settings(BaseSettings):
 
 @dataclass(frozen=True)
 class DatabaseConfig:
-    """Where the archive's database is: a MySQL/MariaDB server or an SQLite file."""
+    """Location of the archive's database: a MySQL/MariaDB server or an SQLite file."""
 
     backend: Literal["mysql", "sqlite"]
     host: str | None = None

@@ -1,4 +1,4 @@
 -- name: ping
--- Return one row when the database answers.
+-- Return one row when the database responds.
 SELECT
     1 AS ok

@@ -40,7 +40,7 @@ WHERE session_id = :session_id
 ORDER BY started_at, id
 
 -- name: create_track_play
--- Insert a provisional track play: not ended, nothing played yet, valid until its end says otherwise.
+-- Insert a provisional track play: not ended, nothing played yet, valid until its end decides otherwise.
 INSERT INTO track_plays (
     id,
     session_id,

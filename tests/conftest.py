@@ -2,7 +2,7 @@
 
 MySQL is at TEST_MYSQL_URL (default mysql://root@127.0.0.1:3306/); each test process creates its
 own database there and drops it at the end. When MySQL is not reachable the tests run on SQLite
-only and the run says so at the end, unless REQUIRE_MYSQL=1 makes that an error.
+only and the run prints a line saying so at the end, unless REQUIRE_MYSQL=1 makes that an error.
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ from service.settings import DatabaseConfig, Settings
 from tests.conftest import TEST_API_KEY, query_sql
 from tests.live_server import LiveServer
 
-# Track starts in the burst. With the end of each play they create, the end of the play started
-# before the burst and the end of the session, the burst holds up to 54 requests: about 50,
-# since the starts that arrive after the session's end get 409 and have no end.
+# Track starts in the burst. The burst also ends each play it creates, the play started before it
+# and the session, so it sends up to 54 requests. Starts that arrive after the session's end get
+# 409 and send no end, so about 50 requests run.
 CONCURRENT_STARTS = 26
 END_ROUNDS = 10
 DURATION_MS = 213_000
@@ -114,7 +114,7 @@ async def mixed_requests(
             end_session_later(client, session_id),
             *(run_chain(client, session_id, chain) for chain in chains),
         )
-        # One start surely sent after the end was answered, whatever the timing of the burst.
+        # One start is sent after the session end returned, whatever the timing of the burst.
         after_end = Chain(source_id="after-end", listener_ids=[3000], played_ms=VALID_PLAYED_MS)
         await run_chain(client, session_id, after_end)
         chains.append(after_end)
@@ -184,7 +184,7 @@ def test_concurrent_starts_ends_and_session_end(
         db_config, f"SELECT ended_at FROM listening_sessions WHERE id = '{session_id}'"
     )
     assert session_ended_at is not None
-    # A start sent after the session's end was answered must find the session ended.
+    # A start sent after the session end returned must find the session ended.
     late = [chain for chain in chains if chain.start_sent_at > session_end.answered_at]
     assert all(chain.start.status_code == 409 for chain in late if chain.start)
     # Each stored play started before the end, which took the session's lock after it.

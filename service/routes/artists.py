@@ -10,7 +10,7 @@ from service.parsing import parse_positive_int
 from service.responses import json_response
 from service.routes import path_snowflake, query_params
 
-# The most plays a caller may ask to seed recommendations with.
+# Maximum number of plays a caller may request to seed recommendations.
 MAX_SEED_COUNT = 5000
 
 

@@ -19,7 +19,7 @@ async def health(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    """Report whether the database answers and its schema is current, for readiness probes."""
+    """Report whether the database responds and its schema is current, for readiness probes."""
     state = request.app.state
     try:
         await state.db.ping()

@@ -212,7 +212,7 @@ def test_seed_insert_method_gives_same_rows(
 
 def test_seed_rejects_filled_database(seeded: tuple[DatabaseConfig, dict]) -> None:
     config, _ = seeded
-    with pytest.raises(SeedError, match="already holds"):
+    with pytest.raises(SeedError, match="already contains"):
         seed_database(config, OPTIONS, now=NOW, log=io.StringIO())
 
 
